@@ -1,0 +1,124 @@
+"""Training loop and checkpoints: loss falls, resume, LR halving on plateau, CheckpointError."""
+
+import pytest
+import torch
+
+from gbsearch.diffusion import ScheduleConfig, UNetConfig, load_checkpoint, train
+from gbsearch.diffusion.synthetic import LatticeBlobs
+from gbsearch.errors import CheckpointError
+
+SHAPE = (8, 8, 8)
+GRID = {"shape": list(SHAPE), "lengths": [6.4, 6.4, 6.4], "origin": [0.0, 0.0, 0.0],
+        "periodic": [True, True, True]}
+
+
+def tiny_cfg(**kw) -> UNetConfig:
+    cfg = dict(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, norm_groups=4,
+               periodic=(True, True, True))
+    cfg.update(kw)
+    return UNetConfig(**cfg)
+
+
+def data(n=32, seed=0, **kw):
+    return LatticeBlobs(n, SHAPE, a=4, seed=seed, **kw)
+
+
+def test_small_unet_loss_falls(tmp_path):
+    res = train(tiny_cfg(), data(64), data(8, seed=1), tmp_path, steps=40, batch_size=4, lr=3e-3,
+                val_every=20, progress=False)
+    vals = [h["val_loss"] for h in res.history]
+    assert [h["step"] for h in res.history] == [0, 20, 40]
+    assert vals[0] == pytest.approx(1.0, abs=0.1)  # zero-initialised eps-model: loss ~ E[eps^2]
+    assert vals[-1] < 0.6 * vals[0], vals
+    assert res.history[-1]["loss"] < 0.7
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+
+
+def test_checkpoint_is_self_describing_and_reloads(tmp_path):
+    sched_cfg = ScheduleConfig(prediction_type="v_prediction")
+    res = train(tiny_cfg(), data(8), None, tmp_path, steps=3, batch_size=2, val_every=3,
+                schedule_cfg=sched_cfg, grid=GRID, progress=False)
+    model, scheduler, meta = load_checkpoint(tmp_path / "last.pt", expect={"grid": GRID})
+    for k, v in res.model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v.cpu())
+    assert meta["step"] == 3
+    assert meta["data_scale"] == pytest.approx(res.data_scale) and 0.05 < meta["data_scale"] < 0.5
+    assert meta["grid"]["shape"] == [8, 8, 8] and meta["grid"]["spacing"] == pytest.approx([0.8] * 3)
+    assert meta["model_config"] == tiny_cfg().to_dict()
+    assert meta["schedule_config"]["prediction_type"] == "v_prediction"
+    assert scheduler.config.prediction_type == "v_prediction" and scheduler.config.solver_order == 3
+    assert not model.training
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    first = train(tiny_cfg(), data(16), data(4, seed=1), tmp_path, steps=6, batch_size=2,
+                  val_every=3, progress=False)
+    saved = {k: v.clone() for k, v in first.model.state_dict().items()}
+    # Asking for the same number of steps again does nothing but load.
+    again = train(tiny_cfg(), data(16), data(4, seed=1), tmp_path, steps=6, batch_size=2,
+                  val_every=3, progress=False)
+    assert again.step == 6
+    for k, v in again.model.state_dict().items():
+        assert torch.equal(v, saved[k])
+    more = train(tiny_cfg(), data(16), data(4, seed=1), tmp_path, steps=9, batch_size=2,
+                 val_every=3, progress=False)
+    assert more.step == 9
+    assert [h["step"] for h in more.history] == [0, 3, 6, 9]
+    assert more.data_scale == first.data_scale
+    _, _, meta = load_checkpoint(tmp_path / "last.pt")
+    assert meta["step"] == 9
+
+
+def test_max_time_stops_early_and_resumes(tmp_path):
+    res = train(tiny_cfg(), data(8), None, tmp_path, steps=50, batch_size=2, val_every=10,
+                max_time=0.0, progress=False)
+    assert res.step == 1
+    _, _, meta = load_checkpoint(tmp_path / "last.pt")
+    assert meta["step"] == 1
+
+
+def test_learning_rate_halves_on_plateau(tmp_path):
+    # A learning rate too small to change the weights: validation loss stays flat.
+    res = train(tiny_cfg(), data(8), data(4, seed=1), tmp_path, steps=6, batch_size=2, lr=1e-12,
+                val_every=2, lr_patience=0, min_lr=0.0, progress=False)
+    lrs = [h["lr"] for h in res.history]
+    assert lrs[0] == 1e-12
+    assert lrs[-1] == pytest.approx(1e-12 * 0.5 ** 2)  # halved at steps 4 and 6
+
+
+def test_known_mask_training_counts_only_unknown_voxels(tmp_path):
+    res = train(tiny_cfg(periodic=(True, True, False)), data(16, known_slabs=2), data(4, seed=1, known_slabs=2),
+                tmp_path, steps=4, batch_size=2, val_every=2, progress=False)
+    assert all(torch.isfinite(torch.tensor(h["val_loss"])) for h in res.history)
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(bad)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not a gbsearch"):
+        load_checkpoint(foreign)
+
+    run = tmp_path / "run"
+    train(tiny_cfg(), data(8), None, run, steps=2, batch_size=2, val_every=2, grid=GRID, progress=False)
+    good = (run / "last.pt").read_bytes()
+    trunc = tmp_path / "truncated.pt"
+    trunc.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(trunc)
+    with pytest.raises(CheckpointError, match="grid shape"):
+        load_checkpoint(run / "last.pt", expect={"grid": {**GRID, "shape": [8, 8, 16]}})
+    # Weights that do not fit the recorded architecture.
+    ck = torch.load(run / "last.pt", weights_only=True)
+    ck["model_config"]["base_channels"] = 16
+    torch.save(ck, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+    # Resuming with a different architecture is refused, not silently restarted.
+    with pytest.raises(CheckpointError, match="model_config differs"):
+        train(tiny_cfg(num_res_blocks=2), data(8), None, run, steps=4, batch_size=2, progress=False)
