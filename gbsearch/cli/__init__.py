@@ -18,7 +18,8 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on import.
-from gbsearch.cli import structure_commands  # noqa: E402,F401
+from gbsearch.cli import reference_commands, structure_commands  # noqa: E402,F401
+from gbsearch.cli import voxel_commands  # noqa
 
 
 def main() -> None:

@@ -1,0 +1,3 @@
+from gbsearch.cli import main
+
+main()

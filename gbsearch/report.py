@@ -1,0 +1,117 @@
+"""Campaign outputs: ``table.csv``, the γ–[n] plot with its lower envelope, a summary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gbsearch.campaign_db import CampaignDB
+
+TABLE_COLUMNS = ["id", "source", "n_atoms", "n_frac", "gamma_J_m2", "status"]
+
+
+def campaign_table(db: CampaignDB) -> pd.DataFrame:
+    """One row per stored structure; the contract columns first, trial parameters after."""
+    rows = []
+    for row in db.rows():
+        rec = {"id": row.id, "source": row.source, "n_atoms": row.natoms,
+               "n_frac": row.get("n_frac", np.nan), "gamma_J_m2": row.get("gamma_J_m2", np.nan),
+               "status": row.status, "trial": row.trial, "energy_eV": row.get("energy_eV", np.nan),
+               "duplicate_of": row.get("duplicate_of", np.nan), "error": row.get("error", "")}
+        rec.update({k[2:]: v for k, v in row.key_value_pairs.items() if k.startswith("p_")})
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    return df[TABLE_COLUMNS + [c for c in df.columns if c not in TABLE_COLUMNS]]
+
+
+def lower_envelope(df: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+    """Lowest γ at each [n] among ok rows: columns n_frac, gamma_J_m2, id."""
+    ok = df[df.status == "ok"].copy()
+    if ok.empty:
+        return pd.DataFrame(columns=["n_frac", "gamma_J_m2", "id"])
+    ok["n_key"] = ok.n_frac.round(decimals)
+    idx = ok.groupby("n_key").gamma_J_m2.idxmin()
+    return ok.loc[idx, ["n_frac", "gamma_J_m2", "id"]].sort_values("n_frac").reset_index(drop=True)
+
+
+def envelope_minima(envelope: pd.DataFrame) -> list[dict]:
+    """Local minima of the lower envelope (periodic in [n]), lowest first."""
+    g = envelope.gamma_J_m2.to_numpy()
+    n = len(g)
+    if n == 0:
+        return []
+    out = []
+    for i in range(n):
+        if n == 1 or (g[i] <= g[(i - 1) % n] and g[i] <= g[(i + 1) % n]):
+            out.append(envelope.iloc[i].to_dict())
+    return sorted(out, key=lambda r: r["gamma_J_m2"])
+
+
+def plot_gamma_n(df: pd.DataFrame, path: str | Path, title: str = "",
+                 window: tuple[float, float] | None = None) -> Path:
+    """γ–[n] scatter (reference blue, diffusion red) with the reference lower envelope."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=130)
+    if window is not None:
+        ax.axvspan(*window, color="0.9", label="training window")
+    styles = {"reference": dict(color="tab:blue", s=14, alpha=0.55, label="reference search"),
+              "diffusion": dict(color="tab:red", s=14, alpha=0.7, marker="^", label="diffusion candidates")}
+    ok = df[df.status == "ok"]
+    for source, style in styles.items():
+        sel = ok[ok.source == source]
+        if len(sel):
+            ax.scatter(sel.n_frac, sel.gamma_J_m2, **style)
+    env = lower_envelope(df[df.source == "reference"])
+    if len(env):
+        ax.plot(env.n_frac, env.gamma_J_m2, "-", color="navy", lw=1.2, label="reference lower envelope")
+    ax.set_xlabel("[n] (fraction of a bulk plane)")
+    ax.set_ylabel("γ$_{GB}$ (J/m²)")
+    ax.set_xlim(-0.02, 1.0)
+    if len(ok):
+        lo = ok.gamma_J_m2.min()
+        ax.set_ylim(lo - 0.05, min(ok.gamma_J_m2.max(), lo + 1.5) + 0.05)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def summary_text(df: pd.DataFrame) -> str:
+    lines = []
+    for source in ("reference", "diffusion"):
+        sel = df[df.source == source]
+        if sel.empty:
+            continue
+        counts = sel.status.value_counts().to_dict()
+        lines.append(f"{source}: {counts.get('ok', 0)} distinct ok, {counts.get('duplicate', 0)} duplicates, "
+                     f"{counts.get('failed', 0)} failed")
+        minima = envelope_minima(lower_envelope(sel))
+        if minima:
+            g = minima[0]
+            lines.append(f"  ground state: [n] = {g['n_frac']:.4f}, γ = {g['gamma_J_m2']:.4f} J/m² (id {int(g['id'])})")
+        if len(minima) > 1:
+            m = minima[1]
+            lines.append(f"  metastable minimum: [n] = {m['n_frac']:.4f}, γ = {m['gamma_J_m2']:.4f} J/m² (id {int(m['id'])})")
+    return "\n".join(lines)
+
+
+def write_report(db: CampaignDB, out_dir: str | Path, title: str = "",
+                 window: tuple[float, float] | None = None) -> str:
+    """Write table.csv, gamma_n.png and summary.txt into ``out_dir``; return the summary."""
+    out = Path(out_dir)
+    df = campaign_table(db)
+    df.to_csv(out / "table.csv", index=False)
+    plot_gamma_n(df, out / "gamma_n.png", title=title, window=window)
+    text = summary_text(df)
+    (out / "summary.txt").write_text(text + "\n")
+    return text
