@@ -100,6 +100,8 @@ class CampaignDB:
         if atoms is None:
             atoms = Atoms()
         kv = {"source": source, "trial": int(trial), "status": result["status"]}
+        if "wall_s" in result:
+            kv["wall_s"] = float(result["wall_s"])
         data = {"spec": result.get("spec", {}), "info": dict(atoms.info)}
         # ASE db keeps no custom per-atom arrays: regions go to tags, energies to data.
         atoms = atoms.copy()

@@ -8,6 +8,7 @@ it, relaxes it with CG and returns a flat result dict. Workers hold one LAMMPS i
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from dataclasses import asdict, dataclass
 
@@ -129,6 +130,7 @@ def run_trial(spec: TrialSpec) -> dict:
     from gbsearch.lammps_engine import AnnealSettings
     from gbsearch.relax import relax
 
+    t0 = time.perf_counter()
     record = {"spec": spec.as_dict(), "status": "failed"}
     try:
         atoms = trial_structure(spec)
@@ -140,4 +142,5 @@ def run_trial(spec: TrialSpec) -> dict:
     except Exception as exc:  # any failure of one trial is recorded; the search goes on
         record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
         record["traceback"] = traceback.format_exc(limit=3)[-2000:]
+    record["wall_s"] = time.perf_counter() - t0
     return record

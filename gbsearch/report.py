@@ -17,7 +17,7 @@ def campaign_table(db: CampaignDB) -> pd.DataFrame:
     for row in db.rows():
         rec = {"id": row.id, "source": row.source, "n_atoms": row.natoms,
                "n_frac": row.get("n_frac", np.nan), "gamma_J_m2": row.get("gamma_J_m2", np.nan),
-               "status": row.status, "trial": row.trial, "energy_eV": row.get("energy_eV", np.nan),
+               "status": row.status, "trial": row.trial, "wall_s": row.get("wall_s", np.nan), "energy_eV": row.get("energy_eV", np.nan),
                "duplicate_of": row.get("duplicate_of", np.nan), "error": row.get("error", "")}
         rec.update({k[2:]: v for k, v in row.key_value_pairs.items() if k.startswith("p_")})
         rows.append(rec)
