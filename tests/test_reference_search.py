@@ -112,3 +112,36 @@ def test_changed_settings_refuse_to_mix_into_an_existing_search(tmp_path, client
     run_search(tmp_path, 1, TINY, seed=1, client=client, progress=False)
     with pytest.raises(GBSearchError, match="other settings"):
         run_search(tmp_path, 2, replace(TINY, gap=0.5), seed=1, client=client, progress=False)
+
+
+def test_search_on_an_existing_dask_scheduler(tmp_path):
+    """Scheduler and worker started as separate processes, as on a cluster."""
+    import socket
+    bindir = os.path.dirname(sys.executable)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sched = subprocess.Popen([os.path.join(bindir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    worker = subprocess.Popen([os.path.join(bindir, "dask"), "worker", address, "--nthreads", "1", "--nworkers", "1",
+                               "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--structures", "3",
+                              "--out", str(tmp_path / "ref"), "--scheduler", address, *TINY_CLI],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert CampaignDB(tmp_path / "ref" / "campaign.db").count("reference", "ok") == 3
+    finally:
+        worker.terminate()
+        sched.terminate()
+        worker.wait(30)
+        sched.wait(30)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--structures", "1",
+                          "--out", str(tmp_path / "ref"), "--scheduler", "tcp://127.0.0.1:9", *TINY_CLI],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "cannot reach Dask scheduler tcp://127.0.0.1:9" in res.stderr
