@@ -15,10 +15,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 # Command modules register themselves on import.
-from gbsearch.cli import reference_commands, structure_commands  # noqa: E402,F401
+from gbsearch.cli import model_commands, reference_commands, structure_commands  # noqa: E402,F401
 from gbsearch.cli import voxel_commands  # noqa
 
 

@@ -1,0 +1,82 @@
+"""``gbsearch train`` and ``gbsearch generate``: the GB diffusion model."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gbsearch.cli import app
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@app.command()
+def train(
+    reference: Path = typer.Option(Path("runs/reference"), "--reference", "-r", help="Reference campaign folder (or its database)."),
+    out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Training folder (checkpoints; model.pt at the end)."),
+    steps: int = typer.Option(30_000, help="Total optimizer steps (a resumed run continues to this)."),
+    batch_size: int = typer.Option(4, help="Batch size per process."),
+    channels: int = typer.Option(32, help="Base channels of the U-Net."),
+    lr: float = typer.Option(2e-4, help="AdamW learning rate (halved on validation plateau)."),
+    n_window: Optional[tuple[float, float]] = typer.Option(None, help="Train only on structures with LO <= [n] < HI."),
+    val_every: int = typer.Option(500, help="Validate and checkpoint every N steps."),
+    max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
+    seed: int = typer.Option(0),
+):
+    """Train an in-painting GB diffusion model on a reference search (CUDA when present;
+    under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
+    from gbsearch.gb_model import load_reference_structures, train_gb_model
+    from gbsearch.io_utils import writable_dir
+
+    writable_dir(out)
+    structures = load_reference_structures(reference, n_window)
+    typer.echo(f"{len(structures)} reference structures"
+               + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
+    provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": seed, "commit": _git_commit(),
+                  "reference": str(reference)}
+    res = train_gb_model(structures, out, steps, batch_size=batch_size, base_channels=channels, lr=lr,
+                         seed=seed, val_every=val_every, max_time=max_time, provenance=provenance,
+                         n_window=n_window)
+    if res.step >= steps:
+        typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
+    else:
+        typer.echo(f"stopped at step {res.step} of {steps} (checkpointed); re-run the same command to continue")
+
+
+@app.command()
+def generate(
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: the bundled one for --misorientation)."),
+    misorientation: float = typer.Option(36.87, "--misorientation", "-m"),
+    n: int = typer.Option(16, "-n", "--candidates", help="Number of candidates."),
+    output: Path = typer.Option(Path("candidates.extxyz"), "--output", "-o"),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(16),
+):
+    """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
+    from ase.io import write
+
+    from gbsearch.gb_model import GBGenerator, bundled_model
+    from gbsearch.io_utils import writable_path
+
+    path = model or bundled_model(misorientation)
+    if path is None:
+        from gbsearch.errors import InputError
+        raise InputError(f"no bundled model for {misorientation}°; train one with `gbsearch reference` "
+                         "and `gbsearch train`, then pass --model")
+    writable_path(output)
+    gen = GBGenerator.load(path)
+    cands = gen.generate(n, seed=seed, batch_size=batch_size, progress=True)
+    write(output, cands, format="extxyz")
+    from gbsearch.gb_properties import atom_fraction
+    fr = [atom_fraction(c) for c in cands]
+    typer.echo(f"wrote {len(cands)} candidates to {output}; [n] values: "
+               + ", ".join(f"{v:.2f}" for v in fr[:20]) + (" ..." if len(fr) > 20 else ""))

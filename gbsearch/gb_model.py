@@ -1,0 +1,160 @@
+"""GB diffusion models: training on a reference search, generation of candidate slabs.
+
+Structure → voxels → model → voxels → structure: this module joins the slab template
+(:mod:`gbsearch.gb_voxels`), the diffusion model (:mod:`gbsearch.diffusion`) and the voxel
+decoder (:mod:`gbsearch.voxel`). It knows nothing of LAMMPS.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from gbsearch.errors import CheckpointError, InputError
+from gbsearch.gb_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
+
+MODEL_DIR = Path(__file__).resolve().parent / "data" / "models"
+
+
+def load_reference_structures(reference: str | Path, n_window: tuple[float, float] | None = None) -> list[Atoms]:
+    """Distinct relaxed reference structures of a campaign (folder or database path),
+    optionally only those with lo <= [n] < hi."""
+    from gbsearch.campaign_db import CampaignDB, row_to_atoms
+    path = Path(reference)
+    db_path = path / "campaign.db" if path.is_dir() else path
+    if not db_path.exists():
+        raise InputError(f"no reference database at {db_path} (run `gbsearch reference --out {path}` first)")
+    rows = CampaignDB(db_path).rows(source="reference", status="ok")
+    out = []
+    for row in rows:
+        if n_window is None or n_window[0] <= row.n_frac < n_window[1]:
+            out.append(row_to_atoms(row))
+    if not out:
+        raise InputError(f"no ok reference structures in {db_path}"
+                         + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
+    return out
+
+
+def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, batch_size: int = 4,
+                   base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
+                   val_every: int = 500, max_time: float | None = None, progress: bool = True,
+                   provenance: dict | None = None, n_window=None):
+    """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and, when
+    the run reaches ``steps``, the self-contained OUT/model.pt for ``gbsearch generate``."""
+    from gbsearch.diffusion import UNetConfig, train
+
+    template = SlabTemplate.from_atoms(structures[0])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(structures))
+    n_val = max(1, int(round(val_fraction * len(structures)))) if len(structures) > 1 else 0
+    val = [structures[i] for i in order[:n_val]]
+    trn = [structures[i] for i in order[n_val:]] or val
+    model_cfg = UNetConfig(base_channels=base_channels, channel_mult=(1, 2), num_res_blocks=3,
+                           periodic=(True, True, False))
+    res = train(model_cfg, GBVoxelDataset(trn, template, augment=True, seed=seed),
+                GBVoxelDataset(val, template, augment=False) if val else None,
+                out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
+                val_every=val_every, seed=seed, max_time=max_time, progress=progress)
+    if res.step >= steps:
+        export_model(Path(out_dir) / ("best.pt" if (Path(out_dir) / "best.pt").exists() else "last.pt"),
+                     Path(out_dir) / "model.pt", template,
+                     {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
+                      "n_window": list(n_window) if n_window else None, "steps": res.step})
+    return res
+
+
+def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provenance: dict) -> Path:
+    """Inference file: weights (fp32) + configs + slab template + provenance, no optimizer."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    ckpt = read_checkpoint(checkpoint)
+    for key in ("optimizer_state", "lr_scheduler_state"):
+        ckpt[key] = None
+    ckpt["extra"] = {**(ckpt.get("extra") or {}), "template": template.to_dict(), "provenance": provenance}
+    tmp = target.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(target)
+    return target
+
+
+def bundled_model(misorientation: float, variant: str = "full") -> Path | None:
+    """Path of the shipped model for a misorientation (None if there is none)."""
+    from gbsearch.csl import find_twist_csl
+    csl = find_twist_csl(misorientation)
+    path = MODEL_DIR / f"sigma{csl.sigma}_{variant}.pt"
+    return path if path.exists() else None
+
+
+@dataclass
+class GBGenerator:
+    """A loaded GB model ready to in-paint candidates."""
+    model: torch.nn.Module
+    scheduler: object
+    meta: dict
+    template: SlabTemplate
+    device: torch.device
+
+    @classmethod
+    def load(cls, path: str | Path, device=None) -> "GBGenerator":
+        from gbsearch.diffusion import load_checkpoint
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, scheduler, meta = load_checkpoint(path, device=device)
+        extra = meta.get("extra") or {}
+        if "template" not in extra:
+            raise CheckpointError(f"{path} is a diffusion checkpoint without a GB slab template; "
+                                  "use the model.pt written at the end of `gbsearch train`")
+        template = SlabTemplate.from_dict(extra["template"])
+        grid = template.grid()
+        if list(grid.shape) != list(meta["grid"]["shape"]):
+            raise CheckpointError(f"{path}: grid {meta['grid']['shape']} does not match its template {grid.shape}")
+        return cls(model, scheduler, meta, template, device)
+
+    @property
+    def misorientation(self) -> float:
+        return self.template.misorientation
+
+    def generate(self, n: int, seed: int = 0, batch_size: int = 16, steps: int = 60,
+                 progress: bool = False) -> list[Atoms]:
+        """``n`` unrelaxed candidates: each has a random in-plane shift of the upper grain
+        (a search variable), its fixed grains in-painted as known, the GB core generated."""
+        from tqdm.auto import tqdm
+
+        from gbsearch.diffusion import sample
+        from gbsearch.voxel.decoder import decode, load_decoder
+
+        grid = self.template.grid()
+        mask = self.template.known_mask()
+        free_range = self.template.free_z_range()
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(seed)
+        decoder = load_decoder(device=self.device)
+        edge = grid.lengths[0] / self.template.replicate[0]
+        out = []
+        bar = tqdm(total=n, desc="generating candidates", unit="cand", disable=not progress)
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            shifts = rng.uniform(0, edge, (b, 2))
+            slabs = [self.template.build(shift=s) for s in shifts]
+            known = encode_slabs(slabs, grid)
+            vox = sample(self.model, self.scheduler, grid.shape, b, known=known, known_mask=mask,
+                         generator=gen, steps=steps, scale=self.meta["data_scale"], device=self.device)
+            positions = decode(vox[:, 0].float(), grid, model=decoder)
+            for slab, pos, s in zip(slabs, positions, shifts):
+                cand = assemble_candidate(slab, pos, grid, free_range)
+                cand.info["shift"] = f"{s[0]:.6f} {s[1]:.6f}"
+                out.append(cand)
+            bar.update(b)
+        bar.close()
+        return out
+
+
+def model_card(path: str | Path) -> str:
+    """Human summary of a model file (template, training provenance)."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    ckpt = read_checkpoint(path)
+    extra = ckpt.get("extra") or {}
+    return json.dumps({"step": ckpt["step"], "data_scale": ckpt["data_scale"], "grid": ckpt["grid"],
+                       "template": extra.get("template"), "provenance": extra.get("provenance")}, indent=2)

@@ -1,0 +1,139 @@
+"""GB slabs ↔ voxel windows: the bridge between structures and the diffusion model.
+
+The model sees a window around the GB: periodic x, y over the in-plane cell, open z over
+``nz`` voxels centred on the GB plane of the template slab. Voxels whose centres lie in the
+fixed grains are *known* (held during in-painting); the rest is generated. Decoded
+candidates keep the template's fixed atoms exactly and take the generated atoms of the free
+region.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch.utils.data import Dataset
+
+from gbsearch.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
+                                twist_bicrystal)
+from gbsearch.voxel.encoder import encode
+from gbsearch.voxel.grid import VoxelGrid
+
+
+@dataclass(frozen=True)
+class SlabTemplate:
+    """The slab geometry a GB model is trained for (must match its reference dataset)."""
+    misorientation: float = 36.87
+    replicate: tuple = (2, 2)
+    n_fixed: int = 8
+    n_free: int = 8
+    spacing: float = 0.5           # Å, target voxel edge
+    nz: int = 64                   # voxels along z in the window
+
+    def build(self, shift=(0.0, 0.0)) -> Atoms:
+        return twist_bicrystal(self.misorientation, replicate=tuple(self.replicate),
+                               n_fixed=self.n_fixed, n_free=self.n_free, shift=tuple(shift))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["replicate"] = list(self.replicate)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SlabTemplate":
+        d = dict(d)
+        d["replicate"] = tuple(d["replicate"])
+        return cls(**d)
+
+    @classmethod
+    def from_atoms(cls, atoms: Atoms, **kw) -> "SlabTemplate":
+        """Template of a slab built by :func:`twist_bicrystal` (e.g. a reference structure)."""
+        region = atoms.arrays["region"]
+        n_plane = atoms.info["n_plane"]
+        rep = tuple(int(v) for v in str(atoms.info["replicate"]).split())
+        return cls(misorientation=float(atoms.info["misorientation_deg"]), replicate=rep,
+                   n_fixed=int(np.sum(region == FIXED_LOWER)) // n_plane,
+                   n_free=int(atoms.info["n_free_bulk"]) // (2 * n_plane), **kw)
+
+    def grid(self) -> VoxelGrid:
+        slab = self.build()
+        lx, ly = (float(v) for v in slab.cell.lengths()[:2])
+        nx, ny = (max(1, round(v / self.spacing)) for v in (lx, ly))
+        lz = self.nz * self.spacing
+        z0 = float(slab.info["gb_z"]) - lz / 2
+        return VoxelGrid((nx, ny, self.nz), (lx, ly, lz), (0.0, 0.0, z0), (True, True, False))
+
+    def free_z_range(self) -> tuple[float, float]:
+        """z-interval (Å) of the free region: midway between the last fixed and first free planes."""
+        slab = self.build()
+        z, region = slab.positions[:, 2], slab.arrays["region"]
+        d = slab.info["plane_spacing"]
+        return (z[region == FIXED_LOWER].max() + d / 2, z[region == FIXED_UPPER].min() - d / 2)
+
+    def known_mask(self) -> torch.Tensor:
+        """Bool [nx, ny, nz]: True where voxel centres lie in the fixed grains."""
+        grid = self.grid()
+        lo, hi = self.free_z_range()
+        zc = grid.origin[2] + (np.arange(grid.shape[2]) + 0.5) * grid.spacing[2]
+        col = torch.as_tensor((zc < lo) | (zc > hi))
+        return col.view(1, 1, -1).expand(*grid.shape).clone()
+
+
+def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:
+    """Voxels [B, nx, ny, nz] of slabs, each optionally translated in-plane by shifts[B, 2] Å."""
+    n_max = max(len(a) for a in atoms_list)
+    pos = torch.zeros(len(atoms_list), n_max, 3, dtype=torch.float64)
+    mask = torch.zeros(len(atoms_list), n_max, dtype=torch.bool)
+    for b, atoms in enumerate(atoms_list):
+        p = atoms.positions.copy()
+        if shifts is not None:
+            p[:, :2] += shifts[b]
+        pos[b, : len(p)] = torch.as_tensor(p)
+        mask[b, : len(p)] = True
+    return encode(pos.float(), grid, mask)
+
+
+class GBVoxelDataset(Dataset):
+    """Relaxed GB structures as (voxels [1, nx, ny, nz], known_mask [1, nx, ny, nz]).
+
+    With ``augment`` every item is translated by a fresh random in-plane vector (periodic x,
+    y; the equivariance the model should have); z is never translated (open axis).
+    """
+
+    def __init__(self, structures: list[Atoms], template: SlabTemplate, augment: bool = True, seed: int = 0):
+        self.structures = structures
+        self.grid = template.grid()
+        self.mask = template.known_mask()[None]
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+        self._fixed = None if augment else encode_slabs(structures, self.grid)
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    def __getitem__(self, i: int):
+        if self._fixed is not None:
+            return self._fixed[i][None], self.mask
+        shift = self.rng.uniform(0, 1, (1, 2)) * np.asarray(self.grid.lengths[:2])
+        return encode_slabs([self.structures[i]], self.grid, shift)[0][None], self.mask
+
+
+def assemble_candidate(template_slab: Atoms, positions: np.ndarray, grid: VoxelGrid,
+                       free_range: tuple[float, float]) -> Atoms:
+    """Fixed atoms of ``template_slab`` exactly, plus the decoded ``positions`` (Å) that fall in
+    the free region; the result carries the template's GB metadata."""
+    region = template_slab.arrays["region"]
+    fixed = np.isin(region, FIXED_REGIONS)
+    lo, hi = free_range
+    z = positions[:, 2]
+    gen = positions[(z > lo) & (z < hi)].copy()
+    gen[:, :2] = np.mod(gen[:, :2], template_slab.cell.lengths()[:2])
+    gb_z = template_slab.info["gb_z"]
+    gen_region = np.where(gen[:, 2] < gb_z, FREE_LOWER, FREE_UPPER)
+    atoms = Atoms("W" * (int(fixed.sum()) + len(gen)),
+                  positions=np.concatenate([template_slab.positions[fixed], gen]),
+                  cell=template_slab.cell, pbc=template_slab.pbc)
+    atoms.arrays["region"] = np.concatenate([region[fixed], gen_region]).astype(np.int32)
+    atoms.info.update(template_slab.info)
+    return atoms
