@@ -127,9 +127,11 @@ class _Scene:
             self.pipeline.modifiers.append(_ptm_modifier())   # on the periodic cell, before any cut
         else:
             # Range from the free atoms: the surface atoms of the fixed grains would swamp it.
+            # Percentiles: one strained atom should not wash out the rest of the map.
             e = atoms.arrays["energy"][~fixed] if (~fixed).any() else atoms.arrays["energy"]
+            lo, hi = np.percentile(e, [1, 99])
             self.coding = ColorCodingModifier(property="energy", gradient=ColorCodingModifier.Viridis(),
-                                              start_value=float(e.min()), end_value=float(e.max()))
+                                              start_value=float(lo), end_value=float(max(hi, lo + 1e-3)))
             self.pipeline.modifiers.append(self.coding)
         if keep is not None:
             from ovito.modifiers import DeleteSelectedModifier, ExpressionSelectionModifier
@@ -170,7 +172,7 @@ def _render(scene: _Scene, view, title: str, subtitle: str, size: tuple[int, int
                                         offset_x=0.012, offset_y=-0.085))
     vp.overlays.append(_legend(scene))
     vp.zoom_all(size=size)
-    vp.fov *= 1.25                                   # margin for the title and legend
+    vp.fov *= 1.35                                   # margin for the title and legend
     try:
         vp.render_image(size=size, filename=str(path), background=(1.0, 1.0, 1.0),
                         renderer=OpenGLRenderer())
