@@ -25,7 +25,7 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def bench_train(cfg, shape, batch, device, steps, warmup=3):
+def bench_train(cfg, shape, batch, device, steps, warmup=3, compile=False):
     """Seconds per optimizer step (forward + backward + AdamW) at `batch`, and peak GiB."""
     model = UNet3D(cfg)
     cuda = device.type == "cuda"
@@ -33,6 +33,8 @@ def bench_train(cfg, shape, batch, device, steps, warmup=3):
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     model = model.to(device=device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    if compile:
+        model = torch.compile(model)
     vp = VPSchedule()
     x0 = torch.randn(batch, 1, *shape, device=device).contiguous(memory_format=fmt)
     if cuda:
@@ -58,13 +60,15 @@ def bench_train(cfg, shape, batch, device, steps, warmup=3):
     return dt, peak
 
 
-def bench_sample(cfg, shape, batch, device, nfe, reps=1):
+def bench_sample(cfg, shape, batch, device, nfe, reps=1, compile=False):
     """Seconds for one `sample` call of `batch` candidates at `nfe` evaluations (after warm-up),
     and the counted network evaluations."""
     model = UNet3D(cfg)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     model = model.to(device).eval()
+    if compile:
+        model = torch.compile(model)
     calls = []
     model.register_forward_hook(lambda *a: calls.append(1))
     sched = make_scheduler()
@@ -93,6 +97,7 @@ def main():
     p.add_argument("--sample-batch", type=int, nargs="+", default=[16, 64])
     p.add_argument("--train-steps", type=int, default=None, help="timed steps per measurement")
     p.add_argument("--nfe", type=int, default=60)
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (default: eager)")
     a = p.parse_args()
     device = torch.device(a.device)
     gpu = device.type == "cuda"
@@ -105,7 +110,7 @@ def main():
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if gpu else f"CPU x{torch.get_num_threads()} threads"
     print(f"# {name}, torch {torch.__version__}, voxels {shape}, levels {a.levels} x {blocks} res blocks, "
-          f"{'bf16 autocast + channels_last_3d' if gpu else 'fp32'}")
+          f"{'bf16 autocast + channels_last_3d' if gpu else 'fp32'}, {'torch.compile' if a.compile else 'eager'}")
     for ch in channels:
         groups = 8 if ch % 8 == 0 else 4
         cfg = UNetConfig(base_channels=ch, channel_mult=tuple([1, 2, 2, 2][: a.levels]),
@@ -113,11 +118,11 @@ def main():
         n_par = sum(p.numel() for p in UNet3D(cfg).parameters())
         print(f"\n## {ch} channels ({n_par / 1e6:.2f} M parameters)")
         for b in train_batches:
-            dt, peak = bench_train(cfg, shape, b, device, steps)
+            dt, peak = bench_train(cfg, shape, b, device, steps, compile=a.compile)
             print(f"train  batch {b:3d}: {dt * 1e3:8.1f} ms/step  {1 / dt:7.2f} steps/s"
                   + (f"  peak {peak:.1f} GiB" if gpu else ""), flush=True)
         for b in a.sample_batch:
-            dt, nfe = bench_sample(cfg, shape, b, device, a.nfe)
+            dt, nfe = bench_sample(cfg, shape, b, device, a.nfe, compile=a.compile)
             print(f"sample batch {b:3d}: {dt:8.2f} s/call   {b / dt:7.2f} candidates/s at {nfe} NFE "
                   f"({dt / nfe * 1e3:.1f} ms per evaluation)", flush=True)
 

@@ -88,3 +88,24 @@ def test_time_conditioning_and_channels_last():
         m_cl = m.to(memory_format=torch.channels_last_3d)
         y3 = m_cl(x.contiguous(memory_format=torch.channels_last_3d), 10)
     torch.testing.assert_close(y3, y1, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("periodic", [(True, True, False), (True, True, True), (False, True, False)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pad_matches_fpad_and_keeps_memory_format(periodic, channels_last):
+    """Hand-written padding = F.pad circular on periodic axes then zeros on open ones, values and
+    gradients; it keeps channels_last_3d (the GPU layout) where F.pad circular would not."""
+    import torch.nn.functional as F
+
+    x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    xi = x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
+    got = pad_per_axis(xi, 2, periodic)
+    circ = sum(([2, 2] if p else [0, 0] for p in reversed(periodic)), [])
+    zero = sum(([0, 0] if p else [2, 2] for p in reversed(periodic)), [])
+    ref = F.pad(F.pad(x, circ, mode="circular"), zero)
+    assert torch.equal(got, ref)
+    assert got.is_contiguous(memory_format=torch.channels_last_3d) == channels_last
+    w = torch.randn_like(ref)
+    g_got, = torch.autograd.grad((got * w).sum(), x)
+    g_ref, = torch.autograd.grad((ref * w).sum(), x)
+    torch.testing.assert_close(g_got, g_ref)

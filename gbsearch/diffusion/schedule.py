@@ -83,7 +83,9 @@ class VPSchedule:
 
     def alpha_sigma(self, t: torch.Tensor, ndim: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
         """alpha_t, sigma_t for integer times t [B], shaped [B, 1, ...] to broadcast over ndim."""
-        abar = self.alphas_cumprod.to(t.device)[t.long()]
+        if self.alphas_cumprod.device != t.device:  # move once, not every training step
+            self.alphas_cumprod = self.alphas_cumprod.to(t.device)
+        abar = self.alphas_cumprod[t.long()]
         shape = (-1,) + (1,) * (ndim - 1)
         return abar.sqrt().view(shape), (1 - abar).sqrt().view(shape)
 

@@ -108,7 +108,7 @@ def _dist_setup(device):
         else:
             device = "cpu"
     device = torch.device(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     return rank, world, device, owns
 
