@@ -1,3 +1,14 @@
 """gbsearch: grand-canonical generative diffusion search for grain-boundary structures."""
 
 __version__ = "0.1.0"
+
+
+def search(misorientation: float = 36.87, candidates: int = 24, out=None, model=None,
+           scheduler: str | None = None, workers: int | None = None, seed: int = 0,
+           progress: bool = True):
+    """Run a diffusion search campaign for a <100> twist GB of W and return the relaxed
+    candidates as ``ase.Atoms``, lowest γ first; each has ``info["gamma_J_m2"]`` (J/m²),
+    ``info["n_frac"]`` and ``info["source"]``. Results also go to the campaign folder ``out``."""
+    from gbsearch.campaign import run_campaign
+    return run_campaign(misorientation, candidates, out, model, scheduler, workers, seed,
+                        progress=progress).structures

@@ -86,6 +86,15 @@ def plot_gamma_n(df: pd.DataFrame, path: str | Path, title: str = "",
     return path
 
 
+def best_per_n(df: pd.DataFrame) -> pd.DataFrame:
+    """Lowest γ (J/m²) per [n] value and source: rows [n], columns reference / diffusion."""
+    ok = df[df.status == "ok"].copy()
+    if ok.empty:
+        return pd.DataFrame()
+    ok["[n]"] = ok.n_frac.round(4)
+    return ok.pivot_table(index="[n]", columns="source", values="gamma_J_m2", aggfunc="min")
+
+
 def summary_text(df: pd.DataFrame) -> str:
     lines = []
     for source in ("reference", "diffusion"):
@@ -102,6 +111,10 @@ def summary_text(df: pd.DataFrame) -> str:
         if len(minima) > 1:
             m = minima[1]
             lines.append(f"  metastable minimum: [n] = {m['n_frac']:.4f}, γ = {m['gamma_J_m2']:.4f} J/m² (id {int(m['id'])})")
+    if "diffusion" in set(df.source):
+        table = best_per_n(df)
+        lines.append("lowest γ (J/m²) per [n]:")
+        lines.append(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     return "\n".join(lines)
 
 

@@ -1,0 +1,171 @@
+"""The search campaign (``gbsearch run`` / :func:`gbsearch.search`).
+
+slab template → N in-painted candidates (bundled model) → decoded Atoms → relaxed in
+parallel on Dask → γ_GB, [n] → ASE database + table.csv (reference rows alongside) →
+γ–[n] plot → summary. Candidates are saved before relaxation and every relaxation is
+written as it finishes, so a killed campaign resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase import Atoms
+
+from gbsearch.campaign_db import CampaignDB, row_to_atoms
+from gbsearch.errors import GBSearchError, InputError
+from gbsearch.io_utils import writable_dir
+
+SOURCE = "diffusion"
+DB_NAME = "campaign.db"
+CANDIDATES = "candidates.extxyz"
+
+
+def relax_candidate(atoms: Atoms, index: int, settings=None) -> dict:
+    """Worker task: relax one candidate; a failure is returned as a result, never raised."""
+    from gbsearch.relax import relax
+
+    t0 = time.perf_counter()
+    record = {"spec": {"candidate": index, "n_generated": len(atoms)}, "status": "failed", "atoms": atoms}
+    try:
+        record.update(atoms=relax(atoms, settings), status="ok")
+    except Exception as exc:  # noqa: BLE001 - recorded with its reason, the campaign goes on
+        record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+        record["traceback"] = traceback.format_exc(limit=3)[-2000:]
+    record["wall_s"] = time.perf_counter() - t0
+    return record
+
+
+@dataclass
+class CampaignResult:
+    out_dir: Path
+    structures: list          # relaxed diffusion candidates, lowest γ first
+    summary: str
+
+
+def _import_reference(db: CampaignDB, misorientation: float) -> int:
+    """Copy the bundled reference rows into the campaign database (once)."""
+    from gbsearch.reference_data import bundled_reference, reference_db_path
+    if db.db.count(source="reference") or bundled_reference(misorientation) is None:
+        return 0
+    from ase.db import connect
+    src = connect(reference_db_path(misorientation))
+    n = 0
+    with db.db:
+        for row in src.select(source="reference"):
+            db.db.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
+            n += 1
+    return n
+
+
+def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool) -> list[Atoms]:
+    """Generate the N candidates once and keep them; a resumed campaign reads them back."""
+    from ase.io import read, write
+
+    path = out / CANDIDATES
+    meta_path = out / "campaign.json"
+    meta = {"model": str(model_path), "candidates": n, "seed": seed}
+    if meta_path.exists():
+        stored = json.loads(meta_path.read_text())
+        if {k: stored.get(k) for k in ("model", "seed")} != {k: meta[k] for k in ("model", "seed")}:
+            raise InputError(f"{out} holds a campaign with another model or seed ({meta_path}); "
+                             "use another --out")
+    if path.exists():
+        frames = read(path, index=":")
+        if len(frames) >= n:
+            return frames[:n]
+    from gbsearch.gb_model import GBGenerator
+    gen = GBGenerator.load(model_path)
+    frames = gen.generate(n, seed=seed, progress=progress)
+    tmp = path.with_suffix(".tmp.extxyz")
+    write(tmp, frames, format="extxyz")
+    tmp.replace(path)
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return frames
+
+
+def resolve_model(misorientation: float, model: str | Path | None) -> Path:
+    from gbsearch.csl import find_twist_csl
+    from gbsearch.gb_model import bundled_model
+    csl = find_twist_csl(misorientation)      # clear error for non-CSL angles first
+    if model is not None:
+        path = Path(model)
+        if not path.exists():
+            raise InputError(f"model file not found: {path}")
+        return path
+    path = bundled_model(misorientation)
+    if path is None:
+        raise InputError(
+            f"no bundled model for Σ{csl.sigma} ({csl.angle_deg:.2f}°). Make one with:\n"
+            f"  gbsearch reference --misorientation {misorientation} --out runs/ref-sigma{csl.sigma}\n"
+            f"  gbsearch train --reference runs/ref-sigma{csl.sigma} --out runs/model-sigma{csl.sigma}\n"
+            f"then pass --model runs/model-sigma{csl.sigma}/model.pt (or use --train to do both now)")
+    return path
+
+
+def run_campaign(misorientation: float = 36.87, candidates: int = 24, out: str | Path | None = None,
+                 model: str | Path | None = None, scheduler: str | None = None, workers: int | None = None,
+                 seed: int = 0, database: str | None = None, progress: bool = True, client=None,
+                 relax_settings=None) -> CampaignResult:
+    """Run (or resume) a diffusion campaign; see the module docstring. ``client``: a Dask
+    client to use (else one from ``scheduler``/``workers``); ``relax_settings``: RelaxSettings."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    from gbsearch.report import write_report
+
+    model_path = resolve_model(misorientation, model)
+    out = writable_dir(out or f"runs/run-{misorientation:g}")
+    db = CampaignDB(database or out / DB_NAME)
+    _import_reference(db, misorientation)
+    frames = _candidates(out, model_path, candidates, seed, progress)
+    done = db.done_trials(SOURCE)
+    todo = [i for i in range(len(frames)) if i not in done]
+    if todo:
+        own = client is None
+        if own:
+            from gbsearch.parallel import get_client
+            client = get_client(scheduler, workers)
+        try:
+            known = db.known(SOURCE)
+            futures = as_completed()
+            for i in todo:
+                fut = client.submit(relax_candidate, frames[i], i, relax_settings, pure=False)
+                fut.index = i
+                futures.add(fut)
+            bar = tqdm(total=len(frames), initial=len(frames) - len(todo), desc="relaxing candidates",
+                       unit="cand", disable=not progress)
+            failed = 0
+            for fut in futures:
+                try:
+                    result = fut.result()
+                except Exception as exc:  # worker died
+                    result = {"spec": {"candidate": fut.index}, "status": "failed", "atoms": frames[fut.index],
+                              "error": f"worker failure: {type(exc).__name__}: {exc}"}
+                _, status = db.record(SOURCE, fut.index, result, known)
+                failed += status == "failed"
+                bar.update(1)
+                bar.set_postfix(failed=failed, refresh=False)
+            bar.close()
+        finally:
+            if own:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    summary = write_report(db, out, title=f"{misorientation:g}° <100> twist, W (Zhou 2004)")
+    structures = sorted((row_to_atoms(r) for r in db.rows(source=SOURCE, status="ok")),
+                        key=lambda a: a.info["gamma_J_m2"])
+    if structures:
+        from ase.io import write
+        write(out / "best.extxyz", structures[0], format="extxyz")
+        b = structures[0].info
+        summary += (f"\nlowest-energy diffusion structure: γ = {b['gamma_J_m2']:.4f} J/m² at "
+                    f"[n] = {b['n_frac']:.4f} → {out / 'best.extxyz'}")
+        (out / "summary.txt").write_text(summary + "\n")
+    elif len(frames):
+        raise GBSearchError(f"none of the {len(frames)} candidates relaxed; see {out / 'table.csv'}")
+    return CampaignResult(out, structures, summary)

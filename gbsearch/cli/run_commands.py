@@ -1,0 +1,73 @@
+"""``gbsearch run``: the main job."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gbsearch.cli import app
+
+DEFAULTS = {"misorientation": 36.87, "candidates": 24, "seed": 0}
+
+
+@app.command()
+def run(
+    misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help="Twist angle, degrees (a <100> CSL angle) [default: 36.87]."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Number of in-painted candidates to relax [default: 24]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Campaign folder [default: runs/run-ANGLE]."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file [default: bundled for the boundary]."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    workers: Optional[int] = typer.Option(None, help="Local relaxation workers [default: all cores]."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Campaign configuration (YAML, see workflows/campaign.yaml); options given here win."),
+    database: Optional[str] = typer.Option(None, help="ASE database URL [default: OUT/campaign.db]."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the candidate generation [default: 0]."),
+    train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
+):
+    """Search a GB: in-paint candidates, relax them in parallel, tabulate γ_GB against [n]
+    next to the reference search, plot, summarise. Re-running resumes."""
+    from gbsearch.campaign import run_campaign
+
+    given = dict(misorientation=misorientation, candidates=candidates, out=out, model=model,
+                 scheduler=scheduler, workers=workers, database=database, seed=seed)
+    cfg = {}
+    if config is not None:
+        from gbsearch.cluster_config import load_campaign_config
+        cfg = {k: v for k, v in load_campaign_config(config).items() if v is not None}
+    opt = {k: (v if v is not None else cfg.get(k, DEFAULTS.get(k))) for k, v in given.items()}
+    client = None
+    if cfg.get("cluster") and opt["scheduler"] is None:
+        from gbsearch.cluster_config import load_cluster
+        client = load_cluster(cfg["cluster"])
+    relax_settings = None
+    if any(k.startswith("relax_") for k in cfg):
+        from gbsearch.lammps_engine import RelaxSettings
+        relax_settings = RelaxSettings(**{k[6:]: v for k, v in cfg.items() if k.startswith("relax_")})
+    if train and opt["model"] is None:
+        opt["model"] = _train_first(opt["misorientation"], opt["out"], opt["workers"], opt["scheduler"])
+    try:
+        res = run_campaign(opt["misorientation"], opt["candidates"], opt["out"], opt["model"], opt["scheduler"],
+                           opt["workers"], opt["seed"], opt["database"], client=client,
+                           relax_settings=relax_settings)
+    finally:
+        if client is not None:
+            client.close()
+    typer.echo(res.summary)
+    typer.echo(f"table: {res.out_dir / 'table.csv'}  plot: {res.out_dir / 'gamma_n.png'}")
+
+
+def _train_first(misorientation: float, out: Optional[Path], workers, scheduler) -> Path:
+    """--train: a small reference search and a short training run inside the campaign folder."""
+    from gbsearch.gb_model import bundled_model, load_reference_structures, train_gb_model
+    from gbsearch.grip import SearchSettings
+    from gbsearch.reference_search import run_search
+
+    existing = bundled_model(misorientation)
+    if existing is not None:
+        return existing
+    base = Path(out or f"runs/run-{misorientation:g}")
+    run_search(base / "reference", 100, SearchSettings(misorientation=misorientation, replicates=((1, 1),),
+                                                        md_steps=(1000, 5000)),
+               workers=workers, scheduler=scheduler)
+    train_gb_model(load_reference_structures(base / "reference"), base / "model", steps=3000)
+    return base / "model" / "model.pt"

@@ -1,0 +1,128 @@
+"""The whole chain on a tiny box: reference search → tiny model training → in-painting →
+decoding → parallel relaxation → table, plot, summary; plus resume and bad input."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gbsearch.bicrystal import FIXED_REGIONS
+from gbsearch.campaign import run_campaign
+from gbsearch.campaign_db import CampaignDB
+from gbsearch.errors import CheckpointError, InputError
+from gbsearch.grip import SearchSettings
+
+TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gbsearch.parallel import get_client
+    c = get_client(workers=2)
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, client):
+    """A real (tiny, briefly trained) in-painting model on a real tiny reference search."""
+    from gbsearch.gb_model import load_reference_structures, train_gb_model
+    from gbsearch.reference_search import run_search
+    base = tmp_path_factory.mktemp("tiny")
+    run_search(base / "ref", 6, TINY, seed=3, client=client, progress=False)
+    structures = load_reference_structures(base / "ref")
+    res = train_gb_model(structures, base / "model", steps=30, batch_size=2, base_channels=8,
+                         val_every=15, progress=False, lr=1e-3)
+    losses = [h["loss"] for h in res.history if h.get("loss") is not None]
+    assert losses and np.isfinite(losses).all()
+    return base / "model" / "model.pt"
+
+
+def test_full_chain_on_a_tiny_box(tmp_path, tiny_model, client):
+    out = tmp_path / "run"
+    res = run_campaign(36.87, candidates=3, out=out, model=tiny_model, client=client, progress=False)
+    table = pd.read_csv(out / "table.csv")
+    diff = table[table.source == "diffusion"]
+    assert len(diff) == 3 and set(diff.status) <= {"ok", "failed", "duplicate"}
+    assert (out / "gamma_n.png").exists() and (out / "candidates.extxyz").exists()
+    for atoms in res.structures:
+        assert atoms.info["source"] == "diffusion" and 0 <= atoms.info["n_frac"] < 1
+        assert np.isfinite(atoms.info["gamma_J_m2"])
+    gammas = [a.info["gamma_J_m2"] for a in res.structures]
+    assert gammas == sorted(gammas)
+
+
+def test_candidates_keep_fixed_grains_exactly(tiny_model):
+    from gbsearch.gb_model import GBGenerator
+    gen = GBGenerator.load(tiny_model, device="cpu")
+    cands = gen.generate(2, seed=1)
+    for cand in cands:
+        shift = [float(v) for v in cand.info["shift"].split()]
+        slab = gen.template.build(shift=shift)
+        fixed_c = np.isin(cand.arrays["region"], FIXED_REGIONS)
+        fixed_s = np.isin(slab.arrays["region"], FIXED_REGIONS)
+        assert np.array_equal(cand.positions[fixed_c], slab.positions[fixed_s])
+
+
+def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
+    out = tmp_path / "run"
+    run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False)
+    db = CampaignDB(out / "campaign.db")
+    first = {r.trial: r.id for r in db.rows(source="diffusion")}
+    # Simulate a kill after the first relaxation: drop the second row, then re-run.
+    db.db.delete([first[1]])
+    run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False)
+    rows = {r.trial: r.id for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
+    assert sorted(rows) == [0, 1] and rows[0] == first[0]       # row 0 untouched, 1 redone
+
+
+def test_bad_input_messages(tmp_path, tiny_model):
+    with pytest.raises(InputError, match="not a coincidence-site-lattice.*nearest CSL angles"):
+        run_campaign(30.0, out=tmp_path / "a", progress=False)
+    with pytest.raises(InputError, match="no bundled model for Σ13.*gbsearch reference.*gbsearch train"):
+        run_campaign(22.62, out=tmp_path / "b", progress=False)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        run_campaign(36.87, candidates=1, out=tmp_path / "c", model=corrupt, progress=False)
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    if os.access(ro, os.W_OK):      # root ignores permissions: use a path under a file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        bad_out = blocker / "sub"
+    else:
+        bad_out = ro / "sub"
+    with pytest.raises(InputError, match="cannot create output folder|not writable"):
+        run_campaign(36.87, candidates=1, out=bad_out, model=tiny_model, progress=False)
+
+
+def test_cli_run_reports_clear_errors(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "run", "--misorientation", "31",
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "nearest CSL angles" in res.stderr
+
+
+def test_a_candidate_that_cannot_be_relaxed_is_recorded_and_the_campaign_goes_on(tmp_path, tiny_model, client):
+    import json
+
+    from ase.io import write
+
+    from gbsearch.gb_model import GBGenerator
+    out = tmp_path / "run"
+    out.mkdir()
+    template = GBGenerator.load(tiny_model, device="cpu").template
+    good = template.build(shift=(0.3, 0.2))
+    bad = template.build()
+    bad.positions[len(bad) // 2, 2] = bad.cell[2, 2] + 2.0     # a decoded atom beyond the open z edge
+    write(out / "candidates.extxyz", [good, bad], format="extxyz")
+    (out / "campaign.json").write_text(json.dumps({"model": str(tiny_model), "candidates": 2, "seed": 0}))
+    res = run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False)
+    rows = {r.trial: r for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
+    assert rows[0].status == "ok" and len(res.structures) == 1
+    assert rows[1].status == "failed" and "outside the cell" in rows[1].data["error"]
+    assert "failed" in (out / "summary.txt").read_text()
