@@ -42,7 +42,7 @@ class TrainConfig:
     device: str | None = None           # None: cuda if available else cpu
     resume: bool = False
     progress: bool = True
-    extra: dict = field(default_factory=dict)
+    kind_kwargs: dict = field(default_factory=dict)   # per kind, extra arguments of samples.sample
 
 
 def _state_path(out) -> Path:
@@ -84,9 +84,9 @@ def train(cfg: TrainConfig) -> dict:
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    train_pool = StructurePool(cfg.kinds, cfg.pool_per_kind, rng, spacing=cfg.spacing)
+    train_pool = StructurePool(cfg.kinds, cfg.pool_per_kind, rng, spacing=cfg.spacing, kind_kwargs=cfg.kind_kwargs)
     val_pool = StructurePool(cfg.kinds, cfg.val_per_kind, np.random.default_rng(cfg.seed + 10_000),
-                             spacing=cfg.spacing)
+                             spacing=cfg.spacing, kind_kwargs=cfg.kind_kwargs)
     val = translated(val_pool, cfg.seed + 20_000)
     scale = voxel_scale(train_pool)
     periodic = tuple(train_pool.grids[0].periodic) if len({g.periodic for g in train_pool.grids}) == 1 \
