@@ -20,9 +20,15 @@ from gbsearch.gb_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate,
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "models"
 
 
+def in_window(n_frac: float, window: tuple[float, float]) -> bool:
+    lo, hi = window
+    return lo <= n_frac < hi if lo <= hi else (n_frac >= lo or n_frac < hi)
+
+
 def load_reference_structures(reference: str | Path, n_window: tuple[float, float] | None = None) -> list[Atoms]:
     """Distinct relaxed reference structures of a campaign (folder or database path),
-    optionally only those with lo <= [n] < hi."""
+    optionally only those with lo <= [n] < hi ([n] is periodic: lo > hi means the window
+    wraps through 0, i.e. [lo, 1) plus [0, hi))."""
     from gbsearch.campaign_db import CampaignDB, row_to_atoms
     path = Path(reference)
     db_path = path / "campaign.db" if path.is_dir() else path
@@ -31,7 +37,7 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
     rows = CampaignDB(db_path).rows(source="reference", status="ok")
     out = []
     for row in rows:
-        if n_window is None or n_window[0] <= row.n_frac < n_window[1]:
+        if n_window is None or in_window(row.n_frac, n_window):
             out.append(row_to_atoms(row))
     if not out:
         raise InputError(f"no ok reference structures in {db_path}"
@@ -43,8 +49,8 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                    base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
                    val_every: int = 500, max_time: float | None = None, progress: bool = True,
                    provenance: dict | None = None, n_window=None):
-    """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and, when
-    the run reaches ``steps``, the self-contained OUT/model.pt for ``gbsearch generate``."""
+    """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and the
+    self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``."""
     from gbsearch.diffusion import UNetConfig, train
 
     template = SlabTemplate.from_atoms(structures[0])
@@ -59,11 +65,11 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                 GBVoxelDataset(val, template, augment=False) if val else None,
                 out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
                 val_every=val_every, seed=seed, max_time=max_time, progress=progress)
-    if res.step >= steps:
-        export_model(Path(out_dir) / ("best.pt" if (Path(out_dir) / "best.pt").exists() else "last.pt"),
-                     Path(out_dir) / "model.pt", template,
-                     {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
-                      "n_window": list(n_window) if n_window else None, "steps": res.step})
+    best = Path(out_dir) / "best.pt"
+    export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
+                 {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
+                  "n_window": list(n_window) if n_window else None, "steps": res.step,
+                  "best_val_loss": res.best_val_loss})
     return res
 
 

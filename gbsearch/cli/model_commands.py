@@ -49,7 +49,8 @@ def train(
     if res.step >= steps:
         typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
     else:
-        typer.echo(f"stopped at step {res.step} of {steps} (checkpointed); re-run the same command to continue")
+        typer.echo(f"stopped at step {res.step} of {steps} (checkpointed; re-run the same command to continue); "
+                   f"best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
 
 
 @app.command()
