@@ -48,7 +48,7 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
 def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, batch_size: int = 4,
                    base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
                    val_every: int = 500, max_time: float | None = None, progress: bool = True,
-                   provenance: dict | None = None, n_window=None):
+                   provenance: dict | None = None, n_window=None, num_workers: int = 0):
     """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and the
     self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``."""
     from gbsearch.diffusion import UNetConfig, train
@@ -61,10 +61,11 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
     trn = [structures[i] for i in order[n_val:]] or val
     model_cfg = UNetConfig(base_channels=base_channels, channel_mult=(1, 2), num_res_blocks=3,
                            periodic=(True, True, False))
-    res = train(model_cfg, GBVoxelDataset(trn, template, augment=True, seed=seed),
+    res = train(model_cfg, GBVoxelDataset(trn, template, augment=True),
                 GBVoxelDataset(val, template, augment=False) if val else None,
                 out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
-                val_every=val_every, seed=seed, max_time=max_time, progress=progress)
+                val_every=val_every, seed=seed, max_time=max_time, progress=progress,
+                num_workers=num_workers)
     best = Path(out_dir) / "best.pt"
     export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
                  {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),

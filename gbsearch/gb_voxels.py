@@ -101,12 +101,11 @@ class GBVoxelDataset(Dataset):
     y; the equivariance the model should have); z is never translated (open axis).
     """
 
-    def __init__(self, structures: list[Atoms], template: SlabTemplate, augment: bool = True, seed: int = 0):
+    def __init__(self, structures: list[Atoms], template: SlabTemplate, augment: bool = True):
         self.structures = structures
         self.grid = template.grid()
         self.mask = template.known_mask()[None]
         self.augment = augment
-        self.rng = np.random.default_rng(seed)
         self._fixed = None if augment else encode_slabs(structures, self.grid)
 
     def __len__(self) -> int:
@@ -115,7 +114,8 @@ class GBVoxelDataset(Dataset):
     def __getitem__(self, i: int):
         if self._fixed is not None:
             return self._fixed[i][None], self.mask
-        shift = self.rng.uniform(0, 1, (1, 2)) * np.asarray(self.grid.lengths[:2])
+        # torch's RNG: DataLoader workers get distinct seeds, numpy generators would repeat.
+        shift = torch.rand(1, 2, dtype=torch.float64).numpy() * np.asarray(self.grid.lengths[:2])
         return encode_slabs([self.structures[i]], self.grid, shift)[0][None], self.mask
 
 

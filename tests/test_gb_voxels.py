@@ -44,7 +44,7 @@ def test_assemble_keeps_fixed_atoms_exactly_and_takes_free_positions():
 
 def test_dataset_augmentation_translates_in_plane_only():
     slab = TEMPLATE.build()
-    ds = GBVoxelDataset([slab], TEMPLATE, augment=True, seed=0)
+    ds = GBVoxelDataset([slab], TEMPLATE, augment=True)
     a, mask = ds[0]
     b, _ = ds[0]
     assert a.shape == (1, *TEMPLATE.grid().shape) and mask.dtype == torch.bool

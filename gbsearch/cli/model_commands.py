@@ -31,6 +31,7 @@ def train(
     val_every: int = typer.Option(500, help="Validate and checkpoint every N steps."),
     max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
     seed: int = typer.Option(0),
+    loader_workers: int = typer.Option(0, help="DataLoader worker processes (encoding on the fly)."),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
@@ -45,7 +46,7 @@ def train(
                   "reference": str(reference)}
     res = train_gb_model(structures, out, steps, batch_size=batch_size, base_channels=channels, lr=lr,
                          seed=seed, val_every=val_every, max_time=max_time, provenance=provenance,
-                         n_window=n_window)
+                         n_window=n_window, num_workers=loader_workers)
     if res.step >= steps:
         typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
     else:
