@@ -1,0 +1,22 @@
+"""How the shipped GB models were trained on the lent GPU machine (no typer there, so this
+calls the same function as `gbsearch train`). Resumes from OUT/last.pt when present.
+
+    python scripts/train_gb_model_device.py NAME REFERENCE_DB OUT MAX_TIME [LO HI]
+"""
+import sys
+
+from gbsearch.gb_model import load_reference_structures, train_gb_model
+
+name, reference, out, max_time = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+window = (float(sys.argv[5]), float(sys.argv[6])) if len(sys.argv) > 6 else None
+structures = load_reference_structures(reference, window)
+cmd = (f"gbsearch train --reference {reference} --out {out} --steps 30000 --channels 32 --batch-size 4 "
+       f"--loader-workers 6 --max-time {max_time:g}" + (f" --n-window {window[0]} {window[1]}" if window else ""))
+res = train_gb_model(structures, out, steps=30000, batch_size=4, base_channels=32, max_time=max_time,
+                     progress=False, num_workers=6, n_window=window,
+                     provenance={"command": cmd, "seed": 0, "commit": sys.argv[7] if len(sys.argv) > 7 else "",
+                                 "machine": "NVIDIA H100 (lent device), two trainings sharing the GPU",
+                                 "note": "trained as a series of runs resumed from the previous model.pt"})
+print(name, len(structures), "structures; step", res.step, "best val", res.best_val_loss)
+for h in res.history[-6:]:
+    print(h)
