@@ -3,6 +3,7 @@ calls the same function as `gbsearch train`). Resumes from OUT/last.pt when pres
 
     python scripts/train_gb_model_device.py NAME REFERENCE_DB OUT MAX_TIME [LO HI]
 """
+import os
 import sys
 
 from gbsearch.gb_model import load_reference_structures, train_gb_model
@@ -14,7 +15,7 @@ cmd = (f"gbsearch train --reference {reference} --out {out} --steps 30000 --chan
        f"--loader-workers 6 --max-time {max_time:g}" + (f" --n-window {window[0]} {window[1]}" if window else ""))
 res = train_gb_model(structures, out, steps=30000, batch_size=4, base_channels=32, max_time=max_time,
                      progress=False, num_workers=6, n_window=window,
-                     provenance={"command": cmd, "seed": 0, "commit": sys.argv[7] if len(sys.argv) > 7 else "",
+                     provenance={"command": cmd, "seed": 0, "commit": os.environ.get("GBSEARCH_COMMIT", ""),
                                  "machine": "NVIDIA H100 (lent device), two trainings sharing the GPU",
                                  "note": "trained as a series of runs resumed from the previous model.pt"})
 print(name, len(structures), "structures; step", res.step, "best val", res.best_val_loss)
