@@ -114,7 +114,7 @@ def twist_bicrystal(misorientation: float = 36.87, replicate: tuple[int, int] = 
         "n_plane": n_plane,
         "n_free_bulk": 2 * n_free * n_plane,
         "replicate": f"{i_rep} {j_rep}",
-        "shift": f"{shift[0]:.6f} {shift[1]:.6f}",
+        "shift": f"{float(shift[0])!r} {float(shift[1])!r}",
         "gb_z": vacuum + (n_per_grain - 0.5) * d + 0.5 * gap,
     })
     return atoms
