@@ -151,7 +151,7 @@ class GBGenerator:
             positions = decode(vox[:, 0].float(), grid, model=decoder)
             for slab, pos, s in zip(slabs, positions, shifts):
                 cand = assemble_candidate(slab, pos, grid, free_range)
-                cand.info["shift"] = f"{s[0]!r} {s[1]!r}"   # full precision: rebuilds the slab exactly
+                cand.info["shift"] = f"{float(s[0])!r} {float(s[1])!r}"   # full precision: rebuilds the slab exactly
                 out.append(cand)
             bar.update(b)
         bar.close()
