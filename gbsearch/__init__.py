@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 
-def search(misorientation: float = 36.87, candidates: int = 24, out=None, model=None,
+def search(misorientation: float = 36.87, candidates: int = 8, out=None, model=None,
            scheduler: str | None = None, workers: int | None = None, seed: int = 0,
            progress: bool = True):
     """Run a diffusion search campaign for a <100> twist GB of W and return the relaxed

@@ -106,7 +106,7 @@ def resolve_model(misorientation: float, model: str | Path | None) -> Path:
     return path
 
 
-def run_campaign(misorientation: float = 36.87, candidates: int = 24, out: str | Path | None = None,
+def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | Path | None = None,
                  model: str | Path | None = None, scheduler: str | None = None, workers: int | None = None,
                  seed: int = 0, database: str | None = None, progress: bool = True, client=None,
                  relax_settings=None) -> CampaignResult:
