@@ -1,0 +1,136 @@
+"""Crystal-phase experiment (SPEC §6): train, generate, evaluate, figures.
+
+Weights: gbsearch/data/crystal/voxel_{phase}.pt (U-Net checkpoint without optimizer state),
+particle_{phase}.pt; provenance in gbsearch/data/crystal/provenance.json.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from .phases import PHASES, phase_spec, perfect_crystal
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "crystal"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, text=True).strip()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def slim_checkpoint(src, dst) -> Path:
+    """Copy a diffusion checkpoint without optimizer/scheduler state, weights as stored."""
+    ck = torch.load(src, map_location="cpu", weights_only=False)
+    ck["optimizer_state"] = None
+    ck["lr_scheduler_state"] = None
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ck, dst)
+    return dst
+
+
+def weights_path(model: str, phase: str, weights_dir=None) -> Path:
+    return Path(weights_dir or DATA) / f"{model}_{phase}.pt"
+
+
+def evaluate(positions: list[np.ndarray], phase: str) -> tuple[list[dict], dict]:
+    spec = phase_spec(phase)
+    rows = [M.structure_metrics(p, spec) for p in positions]
+    return rows, M.summarize(rows)
+
+
+def generate(model: str, phase: str, n: int, seed: int = 0, weights_dir=None, start: str | float = "uniform",
+             method: str = "sde", steps: int | None = None) -> list[np.ndarray]:
+    """Cartesian positions of n generated structures. Particle model: start 'uniform' or a
+    displacement fraction in [0, 1] of sigma_max."""
+    spec = phase_spec(phase)
+    path = weights_path(model, phase, weights_dir)
+    if model == "voxel":
+        from .voxel_model import generate_voxel, load_voxel
+        net, sch, meta = load_voxel(path)
+        pos, _ = generate_voxel(net, sch, meta["data_scale"], spec, n, seed=seed, steps=steps or 60)
+        return pos
+    if model == "particle":
+        from .particle import displaced_starts, load_particle, sample_particle
+        net = load_particle(path)
+        if start == "uniform":
+            x = sample_particle(net, n, spec.n_atoms, steps=steps or 1000, method=method, seed=seed)
+        else:
+            f = float(start)
+            s0 = displaced_starts(spec, n, f, seed=seed + 1)
+            x = sample_particle(net, n, spec.n_atoms, steps=max(1, int(round((steps or 1000) * f))) if f > 0 else 1,
+                                method=method, start=s0, t_start=max(f, 2.6e-3), seed=seed)
+        return [p * spec.L for p in x.numpy().astype(np.float64)]
+    raise ValueError(f"model must be voxel or particle, got {model!r}")
+
+
+# ------------------------------------------------------------------ figures
+
+def _rdf_mean(positions, spec, bins=60):
+    r = g = None
+    gs = []
+    for p in positions:
+        r, g = M.rdf(p, spec.L, bins=bins)
+        gs.append(g)
+    return r, np.mean(gs, 0)
+
+
+def fig4(samples: dict, out) -> None:
+    """samples[phase][label] = list of positions; labels reference / voxel / particle."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    phases = list(samples)
+    fig, ax = plt.subplots(2, len(phases), figsize=(4.2 * len(phases), 7.5), squeeze=False)
+    colors = {"reference": "k", "voxel": "tab:blue", "particle": "tab:red"}
+    for j, ph in enumerate(phases):
+        spec = phase_spec(ph)
+        for lab, pos in samples[ph].items():
+            q4 = np.concatenate([M.steinhardt(p, spec.L, ph)[0] for p in pos])
+            q6 = np.concatenate([M.steinhardt(p, spec.L, ph)[1] for p in pos])
+            ax[0, j].scatter(q4, q6, s=4 if lab != "reference" else 40, alpha=0.3 if lab != "reference" else 1,
+                             c=colors.get(lab, None), label=lab, marker="o" if lab != "reference" else "*")
+            r, g = _rdf_mean(pos, spec)
+            ax[1, j].plot(r, g, c=colors.get(lab, None), label=lab, lw=2 if lab == "reference" else 1.2,
+                          ls="--" if lab == "reference" else "-")
+        ax[0, j].set(title=ph.upper(), xlabel="$q_4$", ylabel="$q_6$", xlim=(0, 0.8), ylim=(0, 0.8))
+        ax[1, j].set(xlabel="r (Å)", ylabel="g(r)")
+        ax[0, j].legend(fontsize=8)
+        ax[1, j].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def fig2(sweep: dict, out) -> None:
+    """sweep[phase][fraction] = (start positions, output positions)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    phases = list(sweep)
+    fig, ax = plt.subplots(2, len(phases), figsize=(4.2 * len(phases), 7.5), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for j, ph in enumerate(phases):
+        spec = phase_spec(ph)
+        fr = sorted(sweep[ph])
+        for k, f in enumerate(fr):
+            starts, outs = sweep[ph][f]
+            c = cmap(k / max(len(fr) - 1, 1))
+            r, g = _rdf_mean(starts, spec)
+            ax[0, j].plot(r, g, color=c, label=f"{int(round(f * 100))} %")
+            r, g = _rdf_mean(outs, spec)
+            ax[1, j].plot(r, g, color=c, label=f"{int(round(f * 100))} %")
+        ax[0, j].set(title=f"{ph.upper()}: starts", xlabel="r (Å)", ylabel="g(r)")
+        ax[1, j].set(title=f"{ph.upper()}: particle-model outputs", xlabel="r (Å)", ylabel="g(r)")
+        ax[0, j].legend(fontsize=7, title="displacement")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

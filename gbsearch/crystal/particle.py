@@ -1,0 +1,243 @@
+"""Particle-based diffusion baseline (SPEC §5): a GNN score model on atom coordinates.
+
+Positions are fractional coordinates of the periodic cube (N atoms, fixed). Graph ops are
+plain torch: a cutoff graph by minimum image on the small cell, index_add for aggregation.
+
+- Node encoder: MLP over Gaussian random Fourier features of the noise level (the node state
+  carries no absolute position, so the model is translation invariant).
+- Edge encoder: MLP over [edge vector, length] (Å, scaled by the cutoff) plus Gaussian random
+  Fourier features of the length.
+- Processor: MeshGraphNet layers, residual edge update e += MLP(e, h_i, h_j), then residual node
+  update h += MLP(h, sum_j e_ij).
+- Decoder: an MLP over (edge state, both node states) gives one weight per edge; the per-atom
+  output is the weighted sum of its edge vectors (Å): the predicted displacement back to the
+  clean structure, read as eps = -displacement / (sigma L) (score = -eps / sigma). Summing
+  edge vectors keeps the output equivariant to the cubic operations and learns much faster
+  than a per-node 3-vector head (which stayed at loss ~0.92 after 800 CPU steps).
+
+VE schedule: x_t = x_0 + sigma(t) eps (wrapped), sigma(t) = sigma_max * t, t in [0, 1],
+sigma_max = 0.4 (fractional; the wrapped normal at 0.4 is within 5 % of uniform).
+Denoising score matching with eps targets (Tweedie holds for the wrapped normal with the
+unwrapped eps as the latent). Samplers: probability-flow ODE (Euler) and reverse SDE
+(Euler-Maruyama), started from uniform random positions (t = 1) or from the crystal with a
+displacement sigma_max * p * eps (started at t = p).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .phases import NN, PhaseSpec, cubic_ops, perfect_fractional, phase_spec
+
+
+@dataclass
+class ParticleConfig:
+    hidden: int = 32
+    layers: int = 3
+    n_fourier: int = 16
+    fourier_scale: float = 4.0
+    cutoff: float = 1.35 * NN       # Å
+    L: float = 10.0                 # cell edge (Å), set per phase
+    sigma_max: float = 0.4
+    sigma_min: float = 1e-3
+
+    def to_dict(self) -> dict:
+        return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v)) for k, v in asdict(self).items()}
+
+
+def mlp(i: int, h: int, o: int, norm: bool = True) -> nn.Sequential:
+    layers = [nn.Linear(i, h), nn.SiLU(), nn.Linear(h, o)]
+    if norm:
+        layers.append(nn.LayerNorm(o))
+    return nn.Sequential(*layers)
+
+
+class GaussianFourier(nn.Module):
+    def __init__(self, n: int, scale: float, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("w", torch.randn(n, generator=g) * scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [...]-> [..., 2n]
+        a = 2 * math.pi * x[..., None] * self.w
+        return torch.cat([torch.sin(a), torch.cos(a)], -1)
+
+
+def radius_graph(x: torch.Tensor, L: float, cutoff: float):
+    """x [B, N, 3] fractional -> (src, dst [E] flat node ids, vec [E, 3] Å from src to dst)."""
+    B, N, _ = x.shape
+    d = x[:, None, :, :] - x[:, :, None, :]          # [B, i, j, 3]: x_j - x_i
+    d = (d - torch.round(d)) * L
+    r2 = (d * d).sum(-1)
+    eye = torch.eye(N, dtype=torch.bool, device=x.device)
+    keep = (r2 < cutoff * cutoff) & ~eye
+    b, i, j = keep.nonzero(as_tuple=True)
+    return b * N + i, b * N + j, d[b, i, j]
+
+
+class ParticleScoreNet(nn.Module):
+    def __init__(self, cfg: ParticleConfig):
+        super().__init__()
+        self.cfg = cfg
+        h, nf = cfg.hidden, cfg.n_fourier
+        self.sigma_ff = GaussianFourier(nf, cfg.fourier_scale, seed=1)
+        self.len_ff = GaussianFourier(nf, cfg.fourier_scale, seed=2)
+        self.node_enc = mlp(2 * nf, h, h)
+        self.edge_enc = mlp(4 + 2 * nf, h, h)
+        self.edge_mlps = nn.ModuleList([mlp(3 * h, h, h) for _ in range(cfg.layers)])
+        self.node_mlps = nn.ModuleList([mlp(2 * h, h, h) for _ in range(cfg.layers)])
+        # decoder: MLP over (edge, both nodes) -> one weight per edge; the per-atom output is the
+        # weighted sum of its edge vectors (Å), i.e. the predicted displacement to the clean
+        # structure; eps = -displacement / (sigma L). Zero-initialised last layer (eps = 0 at start).
+        self.dec = mlp(3 * h, h, 1, norm=False)
+        nn.init.zeros_(self.dec[-1].weight)
+        nn.init.zeros_(self.dec[-1].bias)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """x [B, N, 3] fractional, sigma [B] -> predicted eps [B, N, 3]."""
+        B, N, _ = x.shape
+        c = self.cfg
+        src, dst, vec = radius_graph(x, c.L, c.cutoff)
+        r = vec.norm(dim=-1, keepdim=True)
+        e = self.edge_enc(torch.cat([vec / c.cutoff, r / c.cutoff, self.len_ff(r[:, 0] / c.cutoff)], -1))
+        s = torch.log(sigma / c.sigma_max).clamp_min(-10) / 4.0
+        h = self.node_enc(self.sigma_ff(s))[:, None, :].expand(B, N, -1).reshape(B * N, -1)
+        for em, nm in zip(self.edge_mlps, self.node_mlps):
+            e = e + em(torch.cat([e, h[src], h[dst]], -1))
+            agg = torch.zeros_like(h).index_add_(0, src, e)
+            h = h + nm(torch.cat([h, agg], -1))
+        w = self.dec(torch.cat([e, h[src], h[dst]], -1))
+        disp = torch.zeros(B * N, 3, dtype=x.dtype, device=x.device).index_add_(0, src, w * vec)
+        return (-disp / (sigma.repeat_interleave(N)[:, None] * c.L)).view(B, N, 3)
+
+
+# ------------------------------------------------------------------ data / training
+
+def crystal_batch(spec: PhaseSpec, B: int, gen: torch.Generator, noise_A: float = 0.0) -> torch.Tensor:
+    """B perfect crystals (fractional) with a random cubic operation, translation and
+    atom order; optional thermal noise (Å)."""
+    x0 = torch.tensor(perfect_fractional(spec), dtype=torch.float32)
+    ops = torch.tensor(cubic_ops(), dtype=torch.float32)
+    k = torch.randint(0, 48, (B,), generator=gen)
+    x = torch.einsum("bij,nj->bni", ops[k], x0 - 0.5) + 0.5
+    x = x + torch.rand(B, 1, 3, generator=gen)
+    if noise_A > 0:
+        x = x + torch.randn(x.shape, generator=gen) * noise_A / spec.L
+    perm = torch.argsort(torch.rand(B, x.shape[1], generator=gen), dim=1)
+    x = torch.gather(x, 1, perm[..., None].expand_as(x))
+    return torch.remainder(x, 1.0)
+
+
+def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    c = model.cfg
+    B = x0.shape[0]
+    lo = c.sigma_min / c.sigma_max
+    t_lin = torch.rand(B, generator=gen) * (1 - lo) + lo          # the linear schedule's t
+    t_log = lo ** torch.rand(B, generator=gen)                     # log-uniform: more small sigmas
+    t = torch.where(torch.rand(B, generator=gen) < 0.5, t_lin, t_log)
+    sigma = c.sigma_max * t
+    eps = torch.randn(x0.shape, generator=gen)
+    xt = torch.remainder(x0 + sigma[:, None, None] * eps, 1.0)
+    return ((model(xt, sigma) - eps) ** 2).mean()
+
+
+def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 16, lr: float = 1e-3,
+                   seed: int = 0, hidden: int = 32, layers: int = 3, max_time: float | None = None,
+                   log_every: int = 100, progress: bool = False):
+    """Train on one phase; returns (model, history [{step, loss}])."""
+    import time
+    spec = phase_spec(spec) if isinstance(spec, str) else spec
+    torch.manual_seed(seed)
+    cfg = ParticleConfig(hidden=hidden, layers=layers, L=spec.L, cutoff=min(1.35 * NN, 0.49 * spec.L))
+    model = ParticleScoreNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+    gen = torch.Generator().manual_seed(seed)
+    hist, run, t0 = [], [], time.monotonic()
+    for step in range(1, steps + 1):
+        loss = dsm_loss(model, crystal_batch(spec, batch_size, gen, noise_A=0.02), gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        run.append(loss.item())
+        if step % log_every == 0 or step == steps:
+            hist.append({"step": step, "loss": float(np.mean(run))})
+            run = []
+            if progress:
+                print(hist[-1], flush=True)
+        if max_time is not None and time.monotonic() - t0 > max_time:
+            hist.append({"step": step, "loss": float(np.mean(run)) if run else hist[-1]["loss"]})
+            break
+    model.eval()
+    return model, hist
+
+
+# ------------------------------------------------------------------ sampling
+
+@torch.inference_mode()
+def sample_particle(model: ParticleScoreNet, n: int, n_atoms: int, steps: int = 1000, method: str = "sde",
+                    start: torch.Tensor | None = None, t_start: float = 1.0, seed: int = 0,
+                    batch: int = 64) -> torch.Tensor:
+    """Reverse process from t_start to sigma_min; returns fractional positions [n, N, 3].
+
+    start None: uniform random positions (the VE prior; use t_start = 1). Otherwise start
+    [n, N, 3] fractional (e.g. the crystal displaced by sigma_max * t_start * eps).
+    method: "ode" (probability flow, Euler) or "sde" (reverse SDE, Euler-Maruyama).
+    Ends with one Tweedie denoising step at sigma_min.
+    """
+    if method not in ("ode", "sde"):
+        raise ValueError("method must be 'ode' or 'sde'")
+    c = model.cfg
+    gen = torch.Generator().manual_seed(seed)
+    outs = []
+    for k in range(0, n, batch):
+        m = min(batch, n - k)
+        x = torch.rand(m, n_atoms, 3, generator=gen) if start is None else start[k:k + m].clone()
+        t_end = c.sigma_min / c.sigma_max
+        ts = torch.linspace(t_start, t_end, steps + 1)
+        for a, b in zip(ts[:-1], ts[1:]):
+            sig = c.sigma_max * a
+            eps = model(x, torch.full((m,), float(sig)))
+            score = -eps / sig
+            dt = float(a - b)
+            g2 = 2 * c.sigma_max ** 2 * float(a)     # d sigma^2 / dt
+            if method == "ode":
+                x = x + 0.5 * g2 * score * dt
+            else:
+                x = x + g2 * score * dt + math.sqrt(g2 * dt) * torch.randn(x.shape, generator=gen)
+            x = torch.remainder(x, 1.0)
+        sig = c.sigma_max * float(ts[-1])
+        x = torch.remainder(x - sig * model(x, torch.full((m,), sig)), 1.0)
+        outs.append(x)
+    return torch.cat(outs)
+
+
+def displaced_starts(spec: PhaseSpec, n: int, fraction: float, seed: int = 0) -> torch.Tensor:
+    """n crystals (random translation/op) displaced by sigma_max * fraction * eps (fractional)."""
+    gen = torch.Generator().manual_seed(seed)
+    x0 = crystal_batch(spec, n, gen)
+    return torch.remainder(x0 + 0.4 * fraction * torch.randn(x0.shape, generator=gen), 1.0)
+
+
+def save_particle(model: ParticleScoreNet, path, provenance: dict | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": "gbsearch-crystal-particle", "config": model.cfg.to_dict(),
+                "state": {k: v.half() if v.is_floating_point() and not k.endswith(".w") else v
+                          for k, v in model.state_dict().items()},
+                "provenance_json": json.dumps(provenance or {}, default=float)}, path)
+
+
+def load_particle(path) -> ParticleScoreNet:
+    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = ParticleScoreNet(ParticleConfig(**obj["config"]))
+    model.load_state_dict({k: v.float() for k, v in obj["state"].items()})
+    return model.eval()

@@ -1,0 +1,69 @@
+"""Crystal-phase experiment (issue 8): metrics, tiny particle and voxel models (CPU, < 90 s)."""
+import numpy as np
+import pytest
+import torch
+
+from gbsearch.crystal import metrics as M
+from gbsearch.crystal.phases import PHASES, augmented, perfect_crystal
+
+torch.set_num_threads(min(torch.get_num_threads(), 2))
+
+
+@pytest.mark.parametrize("phase", ["sc", "bcc", "fcc"])
+def test_metrics_perfect_and_disordered(phase):
+    spec = PHASES[phase]
+    m = M.structure_metrics(perfect_crystal(spec), spec)
+    assert m["n_atoms"] == spec.n_atoms and m["count_exact"]
+    assert m["ptm_fraction"] == 1.0
+    # Steinhardt q4/q6 of the ideal lattices (first shell; BCC with 8+6 neighbours)
+    q4, q6 = {"sc": (0.764, 0.354), "bcc": (0.036, 0.511), "fcc": (0.191, 0.575)}[phase]
+    assert m["q4_mean"] == pytest.approx(q4, abs=0.01) and m["q6_mean"] == pytest.approx(q6, abs=0.01)
+    rng = np.random.default_rng(0)
+    assert M.structure_metrics(augmented(spec, rng, 0.05), spec)["ptm_fraction"] == 1.0
+    rand = rng.uniform(0, spec.L, (spec.n_atoms, 3))
+    assert M.structure_metrics(rand, spec)["ptm_fraction"] < 0.2
+    missing = M.structure_metrics(perfect_crystal(spec)[1:], spec)
+    assert not missing["count_exact"] and missing["ptm_fraction"] < 1.0
+    r, g = M.rdf(perfect_crystal(spec), spec.L)
+    assert r[np.nonzero(g > 0)[0][0]] == pytest.approx(2.74, abs=0.15)   # first shell at the NN distance
+
+
+def test_summarize():
+    rows = [{"n_atoms": 10, "count_exact": True, "ptm_fraction": 1.0},
+            {"n_atoms": 30, "count_exact": False, "ptm_fraction": 0.5}]
+    s = M.summarize(rows)
+    assert s["count_exact_frac"] == 0.5 and s["ptm_atom_frac"] == pytest.approx(25 / 40)
+
+
+def test_tiny_particle_model_trains_and_samples():
+    from gbsearch.crystal.particle import displaced_starts, load_particle, sample_particle, save_particle, train_particle
+    model, hist = train_particle("fcc", steps=60, batch_size=8, lr=3e-3, hidden=16, layers=2, log_every=20)
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    n_atoms = PHASES["fcc"].n_atoms
+    for method in ("ode", "sde"):
+        x = sample_particle(model, 3, n_atoms, steps=10, method=method)
+        assert x.shape == (3, n_atoms, 3) and torch.isfinite(x).all() and (x >= 0).all() and (x < 1).all()
+    x = sample_particle(model, 2, n_atoms, steps=5, start=displaced_starts(PHASES["fcc"], 2, 0.2), t_start=0.2)
+    assert x.shape == (2, n_atoms, 3)
+
+
+def test_particle_roundtrip(tmp_path):
+    from gbsearch.crystal.particle import load_particle, save_particle, train_particle
+    model, _ = train_particle("sc", steps=2, batch_size=2, hidden=8, layers=1)
+    save_particle(model, tmp_path / "p.pt")
+    m2 = load_particle(tmp_path / "p.pt")
+    x = torch.rand(1, PHASES["sc"].n_atoms, 3)
+    s = torch.tensor([0.1])
+    assert torch.allclose(model(x, s), m2(x, s), atol=5e-2 * model(x, s).abs().max().item() + 1e-4)
+
+
+def test_tiny_voxel_model_trains_and_samples(tmp_path):
+    from gbsearch.crystal.voxel_model import generate_voxel, load_voxel, train_voxel
+    spec = PHASES["fcc"]
+    r = train_voxel("fcc", tmp_path / "vox", steps=40, batch_size=2, lr=3e-3, tiny=True, progress=False, val_every=10)
+    losses = [h["val_loss"] for h in r.history]
+    assert losses[-1] < losses[0]
+    model, sch, meta = load_voxel(tmp_path / "vox" / "last.pt")
+    pos, vox = generate_voxel(model, sch, meta["data_scale"], spec, 2, steps=6)
+    assert vox.shape == (2, *spec.grid_shape) and len(pos) == 2
+    assert all(p.ndim == 2 and p.shape[1] == 3 for p in pos)
