@@ -79,7 +79,8 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool) 
             return frames[:n]
     from gbsearch.gb_model import GBGenerator
     gen = GBGenerator.load(model_path)
-    frames = gen.generate(n, seed=seed, progress=progress)
+    # Small batches on CPU: no throughput to gain there, and the progress bar moves.
+    frames = gen.generate(n, seed=seed, progress=progress, batch_size=16 if gen.device.type == "cuda" else 2)
     tmp = path.with_suffix(".tmp.extxyz")
     write(tmp, frames, format="extxyz")
     tmp.replace(path)
@@ -152,10 +153,8 @@ def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | 
             bar.close()
         finally:
             if own:
-                cluster = getattr(client, "cluster", None)
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+                from gbsearch.parallel import close_client
+                close_client(client)
     summary = write_report(db, out, title=f"{misorientation:g}° <100> twist, W (Zhou 2004)")
     structures = sorted((row_to_atoms(r) for r in db.rows(source=SOURCE, status="ok")),
                         key=lambda a: a.info["gamma_J_m2"])

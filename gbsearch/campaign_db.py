@@ -51,11 +51,9 @@ class Known:
 
 
 def _clean(value):
-    """ASE db key-value pairs take bool, int, float, str only."""
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
+    """Plain Python scalars: ASE db cannot encode numpy scalars (extended XYZ reads give them)."""
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 
@@ -102,7 +100,8 @@ class CampaignDB:
         kv = {"source": source, "trial": int(trial), "status": result["status"]}
         if "wall_s" in result:
             kv["wall_s"] = float(result["wall_s"])
-        data = {"spec": result.get("spec", {}), "info": dict(atoms.info)}
+        data = {"spec": {k: _clean(v) for k, v in result.get("spec", {}).items()},
+                "info": {k: _clean(v) for k, v in atoms.info.items()}}
         # ASE db keeps no custom per-atom arrays: regions go to tags, energies to data.
         atoms = atoms.copy()
         if "region" in atoms.arrays:

@@ -7,19 +7,6 @@ from pathlib import Path
 from gbsearch.errors import InputError
 
 
-def writable_path(path: str | Path) -> Path:
-    """Return ``path`` after checking that its folder exists (or can be made) and is writable."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {folder}: {exc.strerror}") from exc
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"output folder {folder} is not writable")
-    return path
-
-
 def writable_dir(path: str | Path) -> Path:
     """Create ``path`` as a folder if needed and check that it is writable."""
     path = Path(path)
@@ -29,4 +16,11 @@ def writable_dir(path: str | Path) -> Path:
         raise InputError(f"cannot create output folder {path}: {exc.strerror}") from exc
     if not os.access(path, os.W_OK):
         raise InputError(f"output folder {path} is not writable")
+    return path
+
+
+def writable_path(path: str | Path) -> Path:
+    """Return ``path`` after checking that its folder exists (or can be made) and is writable."""
+    path = Path(path)
+    writable_dir(path.parent if str(path.parent) else Path("."))
     return path

@@ -22,7 +22,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None):
         os.environ.setdefault(var, "1")
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s")
+            return Client(scheduler, timeout="5s")
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach Dask scheduler {scheduler}: {exc}") from exc
     n = workers or default_workers()
@@ -34,3 +34,11 @@ def get_client(scheduler: str | None = None, workers: int | None = None):
 
 def n_workers(client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def close_client(client) -> None:
+    """Close a client and, when it started one, its local cluster."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()

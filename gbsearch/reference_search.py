@@ -104,10 +104,8 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
         bar.close()
     finally:
         if own_client:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            from gbsearch.parallel import close_client
+            close_client(client)
     if counts["ok"] < structures:
         raise GBSearchError(f"stopped after {max_trials} trials with {counts['ok']} of {structures} "
                             f"distinct structures ({counts['failed']} failed, {counts['duplicate']} "

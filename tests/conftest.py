@@ -13,3 +13,12 @@ def sigma5_slab():
 def perfect_slab():
     """0° 'boundary': a perfect BCC slab with the same layout."""
     return twist_bicrystal(0.0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A local Dask cluster of two single-threaded worker processes (real LAMMPS in each)."""
+    from gbsearch.parallel import close_client, get_client
+    c = get_client(workers=2)
+    yield c
+    close_client(c)

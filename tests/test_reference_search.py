@@ -19,15 +19,6 @@ TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 
 TINY_CLI = ["--replicate", "1", "1", "--n-fixed", "7", "--n-free", "4", "--md-steps", "100", "400"]
 
 
-@pytest.fixture(scope="module")
-def client():
-    from gbsearch.parallel import get_client
-    c = get_client(workers=2)
-    yield c
-    c.close()
-    c.cluster.close()
-
-
 def _ok_rows(out):
     db = CampaignDB(out / "campaign.db")
     return [r for r in db.rows(source="reference", status="ok")]

@@ -26,9 +26,12 @@ def git_commit() -> str:
         return "unknown"
 
 
-def slim_checkpoint(src, dst) -> Path:
-    """Copy a diffusion checkpoint without optimizer/scheduler state, weights as stored."""
+def slim_checkpoint(src, dst, half: bool = True) -> Path:
+    """Copy a diffusion checkpoint without optimizer/scheduler state (weights fp16 by default;
+    `load_checkpoint` loads them into the fp32 model)."""
     ck = torch.load(src, map_location="cpu", weights_only=False)
+    if half:
+        ck["model_state"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model_state"].items()}
     ck["optimizer_state"] = None
     ck["lr_scheduler_state"] = None
     dst = Path(dst)
