@@ -11,7 +11,7 @@ if [[ "${1:-}" == "--test" ]]; then
       echo "warning: libvulkan1 mesa-vulkan-drivers missing (need root to install); OVITO rendering tests will fail" >&2
     fi
   fi
-  extras="[test]"
+  extras="[test,slurm]"
 else
   extras=""
 fi
