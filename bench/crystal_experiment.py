@@ -32,14 +32,15 @@ def run_phase(ph: str, a) -> dict:
     for method in a.methods.split(","):
         t = time.time()
         key = f"particle_uniform_{method}"
-        pos[key] = E.generate("particle", ph, a.n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
+        n = a.n if method == "sde" else a.sweep_n   # the ODE only as a cross-check
+        pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
                               method=method, steps=a.particle_steps)
         out[key] = E.evaluate(pos[key], ph)[1] | {"seconds": round(time.time() - t, 1), "steps": a.particle_steps}
         print(ph, key, out[key], flush=True)
     from gbsearch.crystal.particle import displaced_starts
     sweep = {}
     for f in [float(x) for x in a.fractions.split(",")]:
-        n = a.n if f in (0.1, 0.2) else a.sweep_n
+        n = a.n if f in (0.05, 0.1, 0.2) else a.sweep_n
         t = time.time()
         starts = [p * spec.L for p in displaced_starts(spec, n, f, seed=a.seed + 1).numpy().astype(np.float64)]
         outs = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=f, method="sde",
@@ -82,7 +83,7 @@ def main():
     p.add_argument("--phases", default="sc,bcc,fcc")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--sweep-n", type=int, default=16)
-    p.add_argument("--fractions", default="0,0.1,0.2,0.4,0.6,0.8,1.0")
+    p.add_argument("--fractions", default="0,0.05,0.1,0.2,0.5,1.0")
     p.add_argument("--methods", default="sde,ode")
     p.add_argument("--particle-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

@@ -37,12 +37,12 @@ def test_summarize():
 
 def test_tiny_particle_model_trains_and_samples():
     from gbsearch.crystal.particle import displaced_starts, load_particle, sample_particle, save_particle, train_particle
-    model, hist = train_particle("fcc", steps=60, batch_size=8, lr=3e-3, hidden=16, layers=2, log_every=20)
+    model, hist = train_particle("fcc", steps=30, batch_size=4, lr=3e-3, hidden=16, layers=2, log_every=10)
     assert hist[-1]["loss"] < hist[0]["loss"]
     n_atoms = PHASES["fcc"].n_atoms
     for method in ("ode", "sde"):
-        x = sample_particle(model, 3, n_atoms, steps=10, method=method)
-        assert x.shape == (3, n_atoms, 3) and torch.isfinite(x).all() and (x >= 0).all() and (x < 1).all()
+        x = sample_particle(model, 2, n_atoms, steps=5, method=method)
+        assert x.shape == (2, n_atoms, 3) and torch.isfinite(x).all() and (x >= 0).all() and (x < 1).all()
     x = sample_particle(model, 2, n_atoms, steps=5, start=displaced_starts(PHASES["fcc"], 2, 0.2), t_start=0.2)
     assert x.shape == (2, n_atoms, 3)
 
@@ -60,7 +60,8 @@ def test_particle_roundtrip(tmp_path):
 def test_tiny_voxel_model_trains_and_samples(tmp_path):
     from gbsearch.crystal.voxel_model import generate_voxel, load_voxel, train_voxel
     spec = PHASES["fcc"]
-    r = train_voxel("fcc", tmp_path / "vox", steps=40, batch_size=2, lr=3e-3, tiny=True, progress=False, val_every=10)
+    r = train_voxel("fcc", tmp_path / "vox", steps=24, batch_size=2, lr=3e-3, tiny=True, progress=False,
+                    val_every=8, val_items=4)
     losses = [h["val_loss"] for h in r.history]
     assert losses[-1] < losses[0]
     model, sch, meta = load_voxel(tmp_path / "vox" / "last.pt")

@@ -51,12 +51,12 @@ def crystal_schedule_config():
 
 def train_voxel(spec: PhaseSpec | str, out_dir, steps: int = 1500, batch_size: int = 4, lr: float = 2e-3,
                 seed: int = 0, tiny: bool = False, max_time: float | None = None, progress: bool = True,
-                val_every: int = 500, resume: bool = False):
+                val_every: int = 500, resume: bool = False, val_items: int = 16):
     """Train the U-Net on one phase; returns gbsearch.diffusion.TrainResult (checkpoints in out_dir)."""
     from gbsearch.diffusion import train
     spec = phase_spec(spec) if isinstance(spec, str) else spec
     ds = CrystalVoxelDataset(spec, seed=seed)
-    val = CrystalVoxelDataset(spec, length=16, fixed=True, seed=seed + 999)
+    val = CrystalVoxelDataset(spec, length=val_items, fixed=True, seed=seed + 999)
     return train(crystal_unet_config(tiny), ds, val, out_dir, steps=steps, batch_size=batch_size, lr=lr,
                  grid=spec.grid(), seed=seed, schedule_cfg=crystal_schedule_config(), val_every=val_every, max_time=max_time, progress=progress,
                  resume=resume, device="cpu")
