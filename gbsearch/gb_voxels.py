@@ -8,6 +8,7 @@ region.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -56,8 +57,12 @@ class SlabTemplate:
                    n_fixed=int(np.sum(region == FIXED_LOWER)) // n_plane,
                    n_free=int(atoms.info["n_free_bulk"]) // (2 * n_plane), **kw)
 
+    def reference_slab(self) -> Atoms:
+        """The unshifted slab (built once per template; do not modify it)."""
+        return _unshifted_slab(self)
+
     def grid(self) -> VoxelGrid:
-        slab = self.build()
+        slab = self.reference_slab()
         lx, ly = (float(v) for v in slab.cell.lengths()[:2])
         nx, ny = (max(1, round(v / self.spacing)) for v in (lx, ly))
         lz = self.nz * self.spacing
@@ -66,7 +71,7 @@ class SlabTemplate:
 
     def free_z_range(self) -> tuple[float, float]:
         """z-interval (Å) of the free region: midway between the last fixed and first free planes."""
-        slab = self.build()
+        slab = self.reference_slab()
         z, region = slab.positions[:, 2], slab.arrays["region"]
         d = slab.info["plane_spacing"]
         return (z[region == FIXED_LOWER].max() + d / 2, z[region == FIXED_UPPER].min() - d / 2)
@@ -78,6 +83,11 @@ class SlabTemplate:
         zc = grid.origin[2] + (np.arange(grid.shape[2]) + 0.5) * grid.spacing[2]
         col = torch.as_tensor((zc < lo) | (zc > hi))
         return col.view(1, 1, -1).expand(*grid.shape).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def _unshifted_slab(template: SlabTemplate) -> Atoms:
+    return template.build()
 
 
 def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from ase import Atoms
 
-from gbsearch.bicrystal import FIXED_REGIONS, FREE_LOWER, FREE_UPPER, twist_bicrystal
+from gbsearch.bicrystal import A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, twist_bicrystal
 from gbsearch.csl import find_twist_csl, twist_frame
 
 
@@ -64,7 +64,7 @@ def draw_trial(settings: SearchSettings, seed: int, index: int) -> TrialSpec:
     """Draw trial ``index`` of the search with master ``seed`` (same inputs, same trial)."""
     rng = np.random.default_rng([seed, index])
     csl = find_twist_csl(settings.misorientation)
-    edge = twist_frame(csl)[0] * 3.164849
+    edge = twist_frame(csl)[0] * A0_W
     replicate = tuple(settings.replicates[rng.integers(len(settings.replicates))])
     n_plane = csl.sigma * replicate[0] * replicate[1]
     k = int(rng.integers(n_plane))      # [n] ∈ {0, 1/N_plane, ...}

@@ -10,7 +10,7 @@ import ctypes
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,14 +145,15 @@ class LammpsEngine:
         self._setup(atoms, bool(atoms.pbc[2]))
         return self._gather()[1]
 
-    def relax(self, atoms: Atoms, anneal: AnnealSettings | None = None) -> RelaxResult:
+    def relax(self, atoms: Atoms, anneal: AnnealSettings | None = None,
+              settings: RelaxSettings | None = None) -> RelaxResult:
         """Relax ``atoms`` (fixed grains held, upper grain rigid in z) and return the result.
 
-        The input is not modified. Raises :class:`RelaxationError` carrying LAMMPS' message
+        ``settings`` overrides the engine's defaults for this call only. The input is not modified. Raises :class:`RelaxationError` carrying LAMMPS' message
         when LAMMPS fails; the instance stays usable for the next structure.
         """
         t0 = time.perf_counter()
-        s = self.settings
+        s = settings or self.settings
         region = _region_codes(atoms)
         periodic_z = bool(atoms.pbc[2])
         self._setup(atoms, periodic_z)
@@ -230,7 +231,3 @@ def shared_engine(potential: str | os.PathLike | None = None) -> LammpsEngine:
             _ENGINE.close()
         _ENGINE = LammpsEngine(wanted)
     return _ENGINE
-
-
-def settings_dict(settings: RelaxSettings) -> dict:
-    return asdict(settings)

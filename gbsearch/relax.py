@@ -27,9 +27,7 @@ def relax(atoms: Atoms, settings: RelaxSettings | None = None, anneal: AnnealSet
     """
     cleaned, merged = prepare(atoms, overlaps)
     engine = shared_engine(potential)
-    if settings is not None:
-        engine.settings = settings
-    result = engine.relax(cleaned, anneal=anneal)
+    result = engine.relax(cleaned, anneal=anneal, settings=settings)
     _, e_coh = bulk_reference(str(engine.potential))
     out = cleaned.copy()
     out.positions = result.positions

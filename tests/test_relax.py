@@ -125,3 +125,11 @@ def test_lammps_error_message_surfaces_and_engine_survives(tmp_path, sigma5_slab
     with pytest.raises(RelaxationError, match="LAMMPS error"):
         engine._cmd("this_is_not_a_lammps_command")
     assert engine.relax(sigma5_slab).energy < 0
+
+
+def test_per_call_settings_do_not_leak_into_later_relaxations(sigma5_slab):
+    from gbsearch.lammps_engine import RelaxSettings
+    short = relax(sigma5_slab, RelaxSettings(maxiter=3))
+    full = relax(sigma5_slab)
+    assert short.info["iterations"] <= 3 < full.info["iterations"]
+    assert full.info["fmax_eV_A"] < 1e-4
