@@ -25,11 +25,11 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def bench_train(cfg, shape, batch, device, steps, warmup=3, compile=False):
+def bench_train(cfg, shape, batch, device, steps, warmup=3, compile=False, fmt=None):
     """Seconds per optimizer step (forward + backward + AdamW) at `batch`, and peak GiB."""
     model = UNet3D(cfg)
     cuda = device.type == "cuda"
-    fmt = torch.channels_last_3d if cuda else torch.contiguous_format
+    fmt = fmt or (torch.channels_last_3d if cuda else torch.contiguous_format)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     model = model.to(device=device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -98,6 +98,8 @@ def main():
     p.add_argument("--train-steps", type=int, default=None, help="timed steps per measurement")
     p.add_argument("--nfe", type=int, default=60)
     p.add_argument("--compile", action="store_true", help="torch.compile the network (default: eager)")
+    p.add_argument("--memory-format", choices=["channels_last", "contiguous"], default=None,
+                   help="training memory layout (default: channels_last_3d on CUDA)")
     a = p.parse_args()
     device = torch.device(a.device)
     gpu = device.type == "cuda"
@@ -108,9 +110,11 @@ def main():
     steps = a.train_steps or (20 if gpu else 5)
     if gpu:
         torch.backends.cudnn.benchmark = True
+    fmt = {"channels_last": torch.channels_last_3d, "contiguous": torch.contiguous_format,
+           None: None}[a.memory_format]
     name = torch.cuda.get_device_name(device) if gpu else f"CPU x{torch.get_num_threads()} threads"
     print(f"# {name}, torch {torch.__version__}, voxels {shape}, levels {a.levels} x {blocks} res blocks, "
-          f"{'bf16 autocast + channels_last_3d' if gpu else 'fp32'}, {'torch.compile' if a.compile else 'eager'}")
+          f"{'bf16 autocast' if gpu else 'fp32'}, train layout {a.memory_format or 'default'}, {'torch.compile' if a.compile else 'eager'}")
     for ch in channels:
         groups = 8 if ch % 8 == 0 else 4
         cfg = UNetConfig(base_channels=ch, channel_mult=tuple([1, 2, 2, 2][: a.levels]),
@@ -118,7 +122,7 @@ def main():
         n_par = sum(p.numel() for p in UNet3D(cfg).parameters())
         print(f"\n## {ch} channels ({n_par / 1e6:.2f} M parameters)")
         for b in train_batches:
-            dt, peak = bench_train(cfg, shape, b, device, steps, compile=a.compile)
+            dt, peak = bench_train(cfg, shape, b, device, steps, compile=a.compile, fmt=fmt)
             print(f"train  batch {b:3d}: {dt * 1e3:8.1f} ms/step  {1 / dt:7.2f} steps/s"
                   + (f"  peak {peak:.1f} GiB" if gpu else ""), flush=True)
         for b in a.sample_batch:

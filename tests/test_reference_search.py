@@ -86,15 +86,18 @@ def test_same_trial_twice_gives_one_entry(tmp_path, client):
     assert db.count("reference", "ok") == 3
 
 
-def test_lammps_failure_is_recorded_and_search_goes_on(tmp_path, client):
+def test_lammps_failure_is_recorded_and_search_goes_on(tmp_path):
+    # The search stops (and cancels what is still running) once it has enough structures, so
+    # the failing trial must finish before the others: it is trial 0 and one worker runs the
+    # trials in submission order.
     def spec_fn(i):
         spec = draw_trial(TINY, 5, i)
-        return replace(spec, md_temperature=1e7, md_steps=300) if i == 1 else spec
-    outcome = run_search(tmp_path, 4, TINY, seed=5, client=client, spec_fn=spec_fn, progress=False)
+        return replace(spec, md_temperature=1e8, md_steps=50) if i == 0 else spec
+    outcome = run_search(tmp_path, 4, TINY, seed=5, workers=1, spec_fn=spec_fn, progress=False)
     assert outcome.ok == 4 and outcome.failed == 1
     db = CampaignDB(tmp_path / "campaign.db")
     failed = list(db.rows(status="failed"))
-    assert len(failed) == 1 and failed[0].trial == 1
+    assert len(failed) == 1 and failed[0].trial == 0
     assert "Lost atoms" in failed[0].data["error"]
 
 
