@@ -12,9 +12,10 @@ name, reference, out, max_time = sys.argv[1], sys.argv[2], sys.argv[3], float(sy
 window = (float(sys.argv[5]), float(sys.argv[6])) if len(sys.argv) > 6 else None
 structures = load_reference_structures(reference, window)
 cmd = (f"gbsearch train --reference {reference} --out {out} --steps 30000 --channels 32 --batch-size 4 "
-       f"--loader-workers 6 --max-time {max_time:g}" + (f" --n-window {window[0]} {window[1]}" if window else ""))
+       f"--max-time {max_time:g}" + (f" --n-window {window[0]} {window[1]}" if window else ""))
+# train_gb_model's defaults: v-prediction, EMA 0.999, batches encoded on the GPU itself.
 res = train_gb_model(structures, out, steps=30000, batch_size=4, base_channels=32, max_time=max_time,
-                     progress=False, num_workers=6, n_window=window,
+                     progress=False, n_window=window,
                      provenance={"command": cmd, "seed": 0, "commit": os.environ.get("GBSEARCH_COMMIT", ""),
                                  "machine": "NVIDIA H100 (lent device), two trainings sharing the GPU",
                                  "note": "trained as a series of runs resumed from the previous model.pt"})

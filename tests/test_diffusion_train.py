@@ -122,3 +122,24 @@ def test_checkpoint_errors(tmp_path):
     # Resuming with a different architecture is refused, not silently restarted.
     with pytest.raises(CheckpointError, match="model_config differs"):
         train(tiny_cfg(num_res_blocks=2), data(8), None, run, steps=4, batch_size=2, progress=False)
+
+
+def test_weight_average_is_checkpointed_and_used_for_sampling(tmp_path):
+    res = train(tiny_cfg(), data(16), data(4, seed=1), tmp_path, steps=12, batch_size=2, lr=3e-3,
+                val_every=6, ema_decay=0.9, progress=False)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert set(ckpt["ema_state"]) == set(ckpt["model_state"])
+    differs = [k for k in ckpt["model_state"] if not torch.equal(ckpt["model_state"][k], ckpt["ema_state"][k])]
+    assert differs                                          # an average, not a copy
+    model, _, meta = load_checkpoint(tmp_path / "last.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ckpt["ema_state"][k])
+    assert "ema_state" not in meta
+    # Resuming continues the average instead of restarting it from the raw weights.
+    more = train(tiny_cfg(), data(16), data(4, seed=1), tmp_path, steps=13, batch_size=2, lr=3e-3,
+                 val_every=6, ema_decay=0.9, progress=False)
+    w_prev = ckpt["ema_state"]["conv_out.conv.weight"]
+    w_raw = more.model.state_dict()["conv_out.conv.weight"].cpu()
+    w_ema = more.ema_model.state_dict()["conv_out.conv.weight"].cpu()
+    d = min(0.9, 13 / 22)                                   # warm-up: min(decay, (1+step)/(10+step))
+    assert torch.allclose(w_ema, d * w_prev + (1 - d) * w_raw, atol=1e-6)

@@ -31,7 +31,9 @@ def train(
     val_every: int = typer.Option(500, help="Validate and checkpoint every N steps."),
     max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
     seed: int = typer.Option(0),
-    loader_workers: int = typer.Option(0, help="DataLoader worker processes (encoding on the fly)."),
+    loader_workers: int = typer.Option(0, help="DataLoader worker processes (CPU training only; on a GPU batches are encoded there)."),
+    prediction: str = typer.Option("v_prediction", help="What the network predicts: v_prediction or epsilon."),
+    ema: float = typer.Option(0.999, help="Decay of the weight average that is validated and shipped (0 = none)."),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
@@ -46,7 +48,8 @@ def train(
                   "reference": str(reference)}
     res = train_gb_model(structures, out, steps, batch_size=batch_size, base_channels=channels, lr=lr,
                          seed=seed, val_every=val_every, max_time=max_time, provenance=provenance,
-                         n_window=n_window, num_workers=loader_workers)
+                         n_window=n_window, num_workers=loader_workers, prediction_type=prediction,
+                         ema_decay=ema or None)
     if res.step >= steps:
         typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
     else:

@@ -4,7 +4,8 @@ A checkpoint is a `torch.save`d dict of plain types and tensors (loadable with
 weights_only=True):
     format, version, model_config, schedule_config, data_scale, grid (shape, lengths, origin,
     periodic, spacing; or None), step, model_state, optimizer_state, lr_scheduler_state,
-    best_val_loss, history, extra.
+    best_val_loss, history, extra, and optionally ema_state (averaged weights; when present
+    they are the ones `build_model` / `load_checkpoint` return).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def grid_meta(grid) -> dict | None:
 
 def save_checkpoint(path, *, model, model_cfg: UNetConfig, schedule_cfg: ScheduleConfig,
                     data_scale: float, step: int, grid=None, optimizer=None, lr_scheduler=None,
-                    best_val_loss: float | None = None, history=None, extra: dict | None = None) -> Path:
+                    best_val_loss: float | None = None, history=None, extra: dict | None = None,
+                    ema=None) -> Path:
     """Write a checkpoint atomically (temp file + rename, so a killed run never leaves half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,8 @@ def save_checkpoint(path, *, model, model_cfg: UNetConfig, schedule_cfg: Schedul
         "history": list(history or []),
         "extra": dict(extra or {}),
     }
+    if ema is not None:
+        ckpt["ema_state"] = {k: v.detach().cpu() for k, v in ema.state_dict().items()}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     torch.save(ckpt, tmp)
     os.replace(tmp, path)
@@ -120,10 +124,11 @@ def check_compatible(ckpt: dict, path, expect: dict) -> None:
 
 
 def build_model(ckpt: dict, path="<checkpoint>") -> UNet3D:
-    """U-Net from a checkpoint dict, weights loaded; CheckpointError if they do not fit."""
+    """U-Net from a checkpoint dict with its sampling weights (the average when the checkpoint
+    has one); CheckpointError if they do not fit."""
     try:
         model = UNet3D(UNetConfig.from_dict(ckpt["model_config"]))
-        model.load_state_dict(ckpt["model_state"])
+        model.load_state_dict(ckpt.get("ema_state") or ckpt["model_state"])
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path}: weights do not match its model config: "
                               f"{str(exc).splitlines()[0]}") from exc
@@ -145,6 +150,7 @@ def load_checkpoint(path, device="cpu", expect: dict | None = None):
         scheduler = make_scheduler(ScheduleConfig.from_dict(ckpt["schedule_config"]))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path}: bad schedule config: {exc}") from exc
-    meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state", "lr_scheduler_state")}
+    meta = {k: v for k, v in ckpt.items()
+            if k not in ("model_state", "ema_state", "optimizer_state", "lr_scheduler_state")}
     meta["path"] = str(path)
     return model, scheduler, meta

@@ -6,12 +6,21 @@ Data: a torch Dataset whose items are voxel tensors [1, nx, ny, nz] (data units)
 mask the loss counts only the unknown voxels: sampling in-paints the known ones, so the network
 never has to predict there (it still sees them, noised, as input — as during sampling).
 
+A dataset that can build whole batches on the training device itself (a method
+``batch(n, generator, device) -> (voxels, known_mask)``) is used that way instead of through a
+DataLoader: for the GB model that means encoding randomly translated structures on the GPU,
+which keeps a small network from waiting on CPU workers.
+
+Weight averaging: with ``ema_decay`` an exponential moving average of the weights is kept,
+validated, checkpointed (``ema_state``) and is what `load_checkpoint` returns for sampling.
+
 Multi-GPU: run under `torchrun --nproc_per_node N ...`; `train` joins the process group
 (NCCL on CUDA, gloo on CPU) or uses one the caller set up. batch_size is per process.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -45,6 +54,7 @@ class TrainResult:
     history: list = field(default_factory=list)
     best_val_loss: float | None = None
     checkpoint: Path | None = None
+    ema_model: UNet3D | None = None
 
 
 def split_item(batch):
@@ -169,6 +179,7 @@ def train(
     num_workers: int = 0,
     max_time: float | None = None,
     progress: bool = True,
+    ema_decay: float | None = None,
 ) -> TrainResult:
     """Train (or continue training) until `steps` total optimizer steps; return a TrainResult.
 
@@ -179,6 +190,8 @@ def train(
     grid: VoxelGrid-like or dict recorded in the checkpoint (shape, lengths, origin, periodic).
     max_time: wall-clock seconds after which this run checkpoints and returns early, so
     training can run as a series of short jobs (call again with resume=True).
+    ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999;
+    warmed up as min(decay, (1+step)/(10+step))); validation and best.pt then use it.
     """
     schedule_cfg = schedule_cfg or ScheduleConfig()
     ckpt_every = ckpt_every or val_every
@@ -197,6 +210,7 @@ def train(
     vp = VPSchedule(schedule_cfg)
     step, history, best_val = 0, [], None
     ckpt = None
+    ema_state = None
     last_path = out_dir / LAST
     if resume and last_path.exists():
         ckpt = read_checkpoint(last_path)
@@ -207,6 +221,7 @@ def train(
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint {last_path}: weights do not fit: {str(exc).splitlines()[0]}") from exc
         step, history, best_val = ckpt["step"], ckpt.get("history", []), ckpt.get("best_val_loss")
+        ema_state = ckpt.get("ema_state")
         data_scale = ckpt["data_scale"]
         grid = grid if grid is not None else ckpt.get("grid")
     if data_scale is None:
@@ -217,6 +232,12 @@ def train(
             data_scale = s.item()
 
     model = model.to(device=device, memory_format=fmt)
+    ema = None
+    if ema_decay:
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        if ema_state is not None:
+            ema.load_state_dict(ema_state)
+        ema_params, model_params = list(ema.parameters()), list(model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor,
                                                          patience=lr_patience, min_lr=min_lr)
@@ -235,12 +256,12 @@ def train(
         if is_main:
             save_checkpoint(path, model=model, model_cfg=model_cfg, schedule_cfg=schedule_cfg,
                             data_scale=data_scale, step=tag_step, grid=grid, optimizer=opt,
-                            lr_scheduler=plateau, best_val_loss=best_val, history=history)
+                            lr_scheduler=plateau, best_val_loss=best_val, history=history, ema=ema)
 
     def run_validation() -> float | None:
         if val_dataset is None or len(val_dataset) == 0:
             return None
-        return validate(model, vp, val_dataset, batch_size, device, rank, world, seed=seed + 10_000,
+        return validate(ema or model, vp, val_dataset, batch_size, device, rank, world, seed=seed + 10_000,
                         amp=amp, scale=data_scale, fmt=fmt)
 
     if step == 0 and not history:
@@ -250,10 +271,16 @@ def train(
     remaining = max(steps - step, 0)
     # Sampling with replacement: any dataset size works with any batch size, and a resumed run
     # gets a fresh stream (seeded by the step it starts at) instead of repeating the first one.
-    sampler = RandomSampler(dataset, replacement=True, num_samples=max(remaining * batch_size, 1),
-                            generator=torch.Generator().manual_seed(seed + 7919 * rank + 104729 * step))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                        drop_last=False, pin_memory=cuda, persistent_workers=False)
+    data_seed = seed + 7919 * rank + 104729 * step
+    device_batches = callable(getattr(dataset, "batch", None))
+    if device_batches:
+        data_gen = torch.Generator(device=device).manual_seed(data_seed)
+    else:
+        sampler = RandomSampler(dataset, replacement=True, num_samples=max(remaining * batch_size, 1),
+                                generator=torch.Generator().manual_seed(data_seed))
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                            drop_last=False, pin_memory=cuda, persistent_workers=False)
+        it = iter(loader)
     gen = torch.Generator(device=device).manual_seed(seed + 31 * rank + 1_000_003 * step)
 
     net.train()
@@ -261,9 +288,8 @@ def train(
     run_n = 0
     bar = tqdm(total=steps, initial=step, disable=not (progress and is_main), desc="train", unit="step")
     stopped_early = False
-    it = iter(loader)
     while step < steps:
-        vox, mask = split_item(next(it))
+        vox, mask = split_item(dataset.batch(batch_size, data_gen, device) if device_batches else next(it))
         x0 = (vox / data_scale).to(device, non_blocking=True).contiguous(memory_format=fmt)
         mask = mask.to(device, non_blocking=True) if mask is not None else None
         t = torch.randint(0, vp.num_train_timesteps, (x0.shape[0],), device=device, generator=gen)
@@ -275,6 +301,9 @@ def train(
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, model_params, 1.0 - min(ema_decay, (1 + step) / (10 + step)))
         step += 1
         run_sum += loss.detach()
         run_n += 1
@@ -314,4 +343,4 @@ def train(
     if stopped_early and is_main:
         print(f"train: stopped at step {step}/{steps} after max_time={max_time}s; resume to continue")
     return TrainResult(model=model, step=step, data_scale=data_scale, history=history,
-                       best_val_loss=best_val, checkpoint=last_path)
+                       best_val_loss=best_val, checkpoint=last_path, ema_model=ema)
