@@ -79,8 +79,10 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool) 
             return frames[:n]
     from gbsearch.gb_model import GBGenerator
     gen = GBGenerator.load(model_path)
+    t0 = time.perf_counter()
     # Small batches on CPU: no throughput to gain there, and the progress bar moves.
     frames = gen.generate(n, seed=seed, progress=progress, batch_size=16 if gen.device.type == "cuda" else 2)
+    meta.update(generate_s=time.perf_counter() - t0, generate_device=str(gen.device))
     tmp = path.with_suffix(".tmp.extxyz")
     write(tmp, frames, format="extxyz")
     tmp.replace(path)

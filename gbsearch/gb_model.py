@@ -48,10 +48,14 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
 def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, batch_size: int = 4,
                    base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
                    val_every: int = 500, max_time: float | None = None, progress: bool = True,
-                   provenance: dict | None = None, n_window=None, num_workers: int = 0):
+                   provenance: dict | None = None, n_window=None, num_workers: int = 0,
+                   prediction_type: str = "v_prediction", ema_decay: float | None = 0.999):
     """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and the
-    self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``."""
-    from gbsearch.diffusion import UNetConfig, train
+    self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``.
+
+    v-prediction is the default: an ε-model's data estimate at the noisiest steps is its error
+    divided by alpha_t (~0.006), and the shipped ε-models' samples ran away there."""
+    from gbsearch.diffusion import ScheduleConfig, UNetConfig, train
 
     template = SlabTemplate.from_atoms(structures[0])
     rng = np.random.default_rng(seed)
@@ -65,22 +69,31 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                 GBVoxelDataset(val, template, augment=False) if val else None,
                 out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
                 val_every=val_every, seed=seed, max_time=max_time, progress=progress,
-                num_workers=num_workers)
+                num_workers=num_workers, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
+                ema_decay=ema_decay)
     best = Path(out_dir) / "best.pt"
     export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
                  {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
                   "n_window": list(n_window) if n_window else None, "steps": res.step,
-                  "best_val_loss": res.best_val_loss})
+                  "best_val_loss": res.best_val_loss},
+                 upper_dz=[template.upper_offset(a) for a in structures])
     return res
 
 
-def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provenance: dict) -> Path:
-    """Inference file: weights (fp32) + configs + slab template + provenance, no optimizer."""
+def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provenance: dict,
+                 upper_dz: list[float] | None = None) -> Path:
+    """Inference file: weights (fp32) + configs + slab template + provenance, no optimizer.
+
+    upper_dz: the training structures' upper-grain z offsets (Å, :meth:`SlabTemplate.upper_offset`);
+    generation draws the fixed upper grain's height from them."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
     ckpt = read_checkpoint(checkpoint)
     for key in ("optimizer_state", "lr_scheduler_state"):
         ckpt[key] = None
-    ckpt["extra"] = {**(ckpt.get("extra") or {}), "template": template.to_dict(), "provenance": provenance}
+    extra = {**(ckpt.get("extra") or {}), "template": template.to_dict(), "provenance": provenance}
+    if upper_dz is not None:
+        extra["upper_dz"] = [round(float(v), 5) for v in upper_dz]
+    ckpt["extra"] = extra
     tmp = target.with_suffix(".tmp")
     torch.save(ckpt, tmp)
     tmp.replace(target)
@@ -123,10 +136,19 @@ class GBGenerator:
     def misorientation(self) -> float:
         return self.template.misorientation
 
+    @property
+    def upper_dz(self) -> list[float]:
+        """Upper-grain z offsets (Å) of the training structures ([0.0] for older model files)."""
+        return list((self.meta.get("extra") or {}).get("upper_dz") or [0.0])
+
     def generate(self, n: int, seed: int = 0, batch_size: int = 16, steps: int = 60,
                  progress: bool = False) -> list[Atoms]:
-        """``n`` unrelaxed candidates: each has a random in-plane shift of the upper grain
-        (a search variable), its fixed grains in-painted as known, the GB core generated."""
+        """``n`` unrelaxed candidates, each with its fixed grains in-painted as known and the
+        GB core generated. The known upper grain gets a random in-plane shift (a search
+        variable, uniform over the CSL cell) and a z offset drawn from the training
+        structures' (the model learned the free region for grains at those heights; the
+        relaxation then finds the grain's height itself). Voxel densities are clipped to
+        [0, 1] during sampling."""
         from tqdm.auto import tqdm
 
         from gbsearch.diffusion import sample
@@ -134,7 +156,7 @@ class GBGenerator:
 
         grid = self.template.grid()
         mask = self.template.known_mask()
-        free_range = self.template.free_z_range()
+        dz_pool = np.asarray(self.upper_dz)
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(seed)
         decoder = load_decoder(device=self.device)
@@ -144,14 +166,18 @@ class GBGenerator:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             shifts = rng.uniform(0, edge, (b, 2))
-            slabs = [self.template.build(shift=s) for s in shifts]
+            dzs = rng.choice(dz_pool, b)
+            slabs = [self.template.build(shift=s, dz=d) for s, d in zip(shifts, dzs)]
             known = encode_slabs(slabs, grid)
             vox = sample(self.model, self.scheduler, grid.shape, b, known=known, known_mask=mask,
-                         generator=gen, steps=steps, scale=self.meta["data_scale"], device=self.device)
+                         generator=gen, steps=steps, scale=self.meta["data_scale"], device=self.device,
+                         clip=(0.0, 1.0))
             positions = decode(vox[:, 0].float(), grid, model=decoder)
-            for slab, pos, s in zip(slabs, positions, shifts):
-                cand = assemble_candidate(slab, pos, grid, free_range)
-                cand.info["shift"] = f"{float(s[0])!r} {float(s[1])!r}"   # full precision: rebuilds the slab exactly
+            for slab, pos, s, d in zip(slabs, positions, shifts, dzs):
+                cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(d))
+                # Full precision, so that template.build(shift, dz) rebuilds the slab exactly.
+                cand.info["shift"] = f"{float(s[0])!r} {float(s[1])!r}"
+                cand.info["upper_dz"] = float(d)
                 out.append(cand)
             bar.update(b)
         bar.close()

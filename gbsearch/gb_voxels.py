@@ -32,9 +32,10 @@ class SlabTemplate:
     spacing: float = 0.5           # Å, target voxel edge
     nz: int = 64                   # voxels along z in the window
 
-    def build(self, shift=(0.0, 0.0)) -> Atoms:
+    def build(self, shift=(0.0, 0.0), dz: float = 0.0) -> Atoms:
+        """The slab with the upper grain shifted in-plane by ``shift`` (Å) and along z by ``dz`` (Å)."""
         return twist_bicrystal(self.misorientation, replicate=tuple(self.replicate),
-                               n_fixed=self.n_fixed, n_free=self.n_free, shift=tuple(shift))
+                               n_fixed=self.n_fixed, n_free=self.n_free, shift=tuple(shift), gap=float(dz))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -69,12 +70,22 @@ class SlabTemplate:
         z0 = float(slab.info["gb_z"]) - lz / 2
         return VoxelGrid((nx, ny, self.nz), (lx, ly, lz), (0.0, 0.0, z0), (True, True, False))
 
-    def free_z_range(self) -> tuple[float, float]:
-        """z-interval (Å) of the free region: midway between the last fixed and first free planes."""
+    def free_z_range(self, dz: float = 0.0) -> tuple[float, float]:
+        """z-interval (Å) of the free region: midway between the last fixed and first free
+        planes, for the upper grain raised by ``dz`` Å."""
         slab = self.reference_slab()
         z, region = slab.positions[:, 2], slab.arrays["region"]
         d = slab.info["plane_spacing"]
-        return (z[region == FIXED_LOWER].max() + d / 2, z[region == FIXED_UPPER].min() - d / 2)
+        return (z[region == FIXED_LOWER].max() + d / 2, z[region == FIXED_UPPER].min() - d / 2 + dz)
+
+    def upper_offset(self, atoms: Atoms) -> float:
+        """How far (Å) the fixed upper grain of ``atoms`` sits above this template's.
+
+        Relaxation moves the upper grain rigidly along z, by an amount that depends on the GB
+        structure (in the Σ5 reference from -0.9 to +0.6 Å, strongly tied to [n])."""
+        slab = self.reference_slab()
+        z_ref = slab.positions[slab.arrays["region"] == FIXED_UPPER, 2].mean()
+        return float(atoms.positions[atoms.arrays["region"] == FIXED_UPPER, 2].mean() - z_ref)
 
     def known_mask(self) -> torch.Tensor:
         """Bool [nx, ny, nz]: True where voxel centres lie in the fixed grains."""
@@ -117,9 +128,31 @@ class GBVoxelDataset(Dataset):
         self.mask = template.known_mask()[None]
         self.augment = augment
         self._fixed = None if augment else encode_slabs(structures, self.grid)
+        self._device_cache = None
 
     def __len__(self) -> int:
         return len(self.structures)
+
+    def batch(self, n: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` random items made on ``device`` (the trainer's fast path): structures drawn with
+        replacement, each translated by a fresh random in-plane vector when augmenting."""
+        device = torch.device(device)
+        if self._device_cache is None or self._device_cache[0].device != device:
+            n_max = max(len(a) for a in self.structures)
+            pos = torch.zeros(len(self.structures), n_max, 3, dtype=torch.float64)
+            real = torch.zeros(len(self.structures), n_max, dtype=torch.bool)
+            for i, a in enumerate(self.structures):
+                pos[i, : len(a)] = torch.as_tensor(a.positions)
+                real[i, : len(a)] = True
+            self._device_cache = (pos.to(device), real.to(device))
+        pos, real = self._device_cache
+        idx = torch.randint(len(self.structures), (n,), generator=generator, device=device)
+        p = pos[idx]
+        if self.augment:
+            lxy = torch.tensor(self.grid.lengths[:2], dtype=torch.float64, device=device)
+            p[..., :2] += torch.rand(n, 1, 2, generator=generator, device=device, dtype=torch.float64) * lxy
+        vox = encode(p.float(), self.grid, real[idx])
+        return vox[:, None], self.mask.to(device)[None].expand(n, *self.mask.shape)
 
     def __getitem__(self, i: int):
         if self._fixed is not None:

@@ -48,6 +48,17 @@ def test_dpm_solver3_makes_exactly_60_network_evaluations():
     assert ts == sorted(ts, reverse=True) and all(x.shape[0] == 3 for x, _ in log.calls)
 
 
+def test_clip_bounds_every_data_estimate():
+    # An untrained ε-network (output ≈ 0) makes the data estimate x/alpha_t, huge at high noise;
+    # clipping keeps the final sample (the last data estimate) inside the bounds.
+    m = small_model()
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    free = sample(m, make_scheduler(), SHAPE, n=2, generator=g(), steps=12, scale=0.5)
+    assert free.abs().max() > 2.0
+    clipped = sample(m, make_scheduler(), SHAPE, n=2, generator=g(), steps=12, scale=0.5, clip=(0.0, 1.0))
+    assert clipped.min() >= -1e-6 and clipped.max() <= 1.0 + 1e-6   # float round-off only
+
+
 def test_inpainting_holds_known_region_exactly():
     m = small_model()
     known, mask = gb_like_known(2)

@@ -42,6 +42,17 @@ def test_assemble_keeps_fixed_atoms_exactly_and_takes_free_positions():
     assert cand.info["n_plane"] == slab.info["n_plane"]
 
 
+def test_upper_grain_offset_round_trips_and_moves_the_free_range():
+    slab = TEMPLATE.build(shift=(0.2, 0.1), dz=-0.35)
+    assert abs(TEMPLATE.upper_offset(slab) + 0.35) < 1e-9
+    assert abs(TEMPLATE.upper_offset(TEMPLATE.build()) - 0.0) < 1e-12
+    lo0, hi0 = TEMPLATE.free_z_range()
+    lo, hi = TEMPLATE.free_z_range(-0.35)
+    assert lo == lo0 and abs(hi - (hi0 - 0.35)) < 1e-12
+    upper_fixed = slab.positions[slab.arrays["region"] == 4, 2]
+    assert upper_fixed.min() > hi                            # still outside the free range
+
+
 def test_dataset_augmentation_translates_in_plane_only():
     slab = TEMPLATE.build()
     ds = GBVoxelDataset([slab], TEMPLATE, augment=True)
@@ -50,3 +61,24 @@ def test_dataset_augmentation_translates_in_plane_only():
     assert a.shape == (1, *TEMPLATE.grid().shape) and mask.dtype == torch.bool
     assert not torch.allclose(a, b)                          # fresh shift per draw
     assert torch.allclose(a.sum(dim=(0, 1, 2)), b.sum(dim=(0, 1, 2)), atol=1e-4)  # same z profile
+
+
+def test_device_batches_match_the_item_path():
+    """The trainer's fast path (whole batches encoded on the training device) gives what the
+    per-item path gives: the same structures' voxels, translated in-plane only."""
+    slabs = [TEMPLATE.build(), TEMPLATE.build(shift=(0.7, 0.2))]
+    del slabs[1][[5, 9]]                                    # different atom counts (padding)
+    ds = GBVoxelDataset(slabs, TEMPLATE, augment=True)
+    g = torch.Generator().manual_seed(0)
+    vox, mask = ds.batch(6, g, "cpu")
+    assert vox.shape == (6, 1, *TEMPLATE.grid().shape) and mask.shape == vox.shape
+    assert torch.equal(mask[3], ds.mask)
+    fixed = GBVoxelDataset(slabs, TEMPLATE, augment=False)
+    z_profiles = [fixed[i][0].sum(dim=(0, 1, 2)) for i in range(2)]
+    for v in vox:
+        prof = v.sum(dim=(0, 1, 2))
+        assert min(float((prof - p).abs().max()) for p in z_profiles) < 1e-3
+    assert not torch.allclose(vox[0], vox[1]) or not torch.allclose(vox[1], vox[2])
+    unaug = GBVoxelDataset(slabs, TEMPLATE, augment=False).batch(4, g, "cpu")[0]
+    for v in unaug:
+        assert any(torch.allclose(v, fixed[i][0], atol=1e-5) for i in range(2))

@@ -6,6 +6,13 @@ the same noise the chain started from. One fixed eps0 keeps the known region on 
 smooth noise path, which suits the deterministic DPM-Solver (fresh noise at every step would
 add noise the ODE solver never removes). At the end the known voxels are copied from the input,
 so they equal it exactly.
+
+Data clipping: voxel densities are physically bounded (cloud-in-cell weights lie in [0, 1]),
+but an ε-prediction network at the noisiest steps divides its error by alpha_t ~ 0.006 when
+the solver turns ε into a data estimate, and a sample can run away to large negative
+densities. ``clip=(lo, hi)`` clamps every data estimate to that range (in data units) and
+hands the solver the ε (or v) consistent with the clamped estimate, the usual x0 clipping of
+image diffusion models.
 """
 
 from __future__ import annotations
@@ -27,6 +34,14 @@ def _as_batch(a: torch.Tensor, n: int, shape) -> torch.Tensor:
     return a.expand(n, *a.shape[1:])
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (else autocast would be slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 @torch.inference_mode()
 def sample(
     model: torch.nn.Module,
@@ -40,6 +55,7 @@ def sample(
     scale: float = 1.0,
     device=None,
     autocast: bool | None = None,
+    clip: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Generate n voxel arrays [n, 1, nx, ny, nz] (data units, i.e. already multiplied by scale).
 
@@ -49,15 +65,21 @@ def sample(
     known, known_mask: data-unit voxels and boolean mask (True = known, held fixed), each
       [nx,ny,nz] or [1|n, (1,) nx,ny,nz]; None = unconditional generation.
     scale: the data scale s the model was trained with (the network sees data / s).
-    autocast: bf16 autocast; default on for CUDA.
+    autocast: bf16 autocast; default on for CUDA and for CPUs with native bf16 (AVX512-BF16/AMX:
+      2.3x faster than fp32 on 2 Zen 4 cores, the precision GPU sampling has always used).
+    clip: (lo, hi) bounds of the data in data units (e.g. (0, 1) for voxel densities); every
+      data estimate is clamped to them (None = no clipping).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     shape = tuple(int(v) for v in shape)
     if (known is None) != (known_mask is None):
         raise ValueError("known and known_mask go together")
     cuda = device.type == "cuda"
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda if autocast is None else autocast) else nullcontext()
-    fmt = torch.channels_last_3d if cuda else torch.contiguous_format
+    use_amp = (cuda or cpu_has_bf16()) if autocast is None else autocast
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if use_amp else nullcontext()
+    fmt = torch.channels_last_3d if use_amp else torch.contiguous_format
+    # Layout only (values unchanged): oneDNN/cuDNN bf16 3D convolutions run fastest channels-last.
+    model.to(memory_format=fmt)
 
     eps0 = torch.randn((n, 1, *shape), generator=generator,
                        device=generator.device if generator is not None else "cpu").to(device)
@@ -75,10 +97,28 @@ def sample(
             x = torch.where(mask, noised, x)
         inp = scheduler.scale_model_input(x, t).contiguous(memory_format=fmt)
         with amp:
-            out = model(inp, t.expand(n).to(device))
-        x = scheduler.step(out.float(), t, x).prev_sample
+            out = model(inp, t.expand(n).to(device)).float()
+        if clip is not None:
+            out = _clipped_output(out, x, abar[t], clip[0] / scale, clip[1] / scale,
+                                  scheduler.config.prediction_type)
+        x = scheduler.step(out, t, x).prev_sample
 
     x = x * scale
     if known is not None:
         x = torch.where(mask, known, x)
     return x
+
+
+def _clipped_output(out: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, lo: float, hi: float,
+                    prediction_type: str) -> torch.Tensor:
+    """The network output that corresponds to the data estimate of ``out`` clamped to [lo, hi]."""
+    a, s = abar.sqrt(), (1 - abar).sqrt()
+    if prediction_type == "epsilon":
+        x0 = (x - s * out) / a
+    elif prediction_type == "v_prediction":
+        x0 = a * x - s * out
+    else:
+        raise ValueError(f"cannot clip a {prediction_type!r} model's output")
+    x0 = x0.clamp(lo, hi)
+    eps = (x - a * x0) / s
+    return eps if prediction_type == "epsilon" else a * eps - s * x0

@@ -1,0 +1,24 @@
+"""Record the training structures' upper-grain heights in a GB model file made before
+`gbsearch train` recorded them (the shipped sigma5 models); the weights are not touched.
+
+    python scripts/annotate_upper_dz.py gbsearch/data/models/sigma5_full.pt [...]
+
+The structures are the bundled reference structures inside the model's training window
+(its provenance's n_window), i.e. exactly the ones it was trained on.
+"""
+import sys
+
+import torch
+
+from gbsearch.gb_model import GBGenerator
+from gbsearch.reference_data import load_reference_dataset
+
+for path in sys.argv[1:]:
+    gen = GBGenerator.load(path, device="cpu")
+    window = (gen.meta.get("extra") or {}).get("provenance", {}).get("n_window")
+    structures = load_reference_dataset(gen.misorientation, tuple(window) if window else None)
+    dz = [round(gen.template.upper_offset(a), 5) for a in structures]
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["extra"]["upper_dz"] = dz
+    torch.save(ckpt, path)
+    print(f"{path}: {len(dz)} structures, upper-grain dz {min(dz):+.3f} … {max(dz):+.3f} Å")
