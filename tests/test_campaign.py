@@ -121,3 +121,9 @@ def test_a_candidate_that_cannot_be_relaxed_is_recorded_and_the_campaign_goes_on
     assert rows[0].status == "ok" and len(res.structures) == 1
     assert rows[1].status == "failed" and "outside the cell" in rows[1].data["error"]
     assert "failed" in (out / "summary.txt").read_text()
+
+
+def test_cli_train_refuses_unknown_prediction_type(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "train", "--prediction", "x0",
+                          "--out", str(tmp_path / "m")], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "v_prediction or epsilon" in res.stderr

@@ -31,15 +31,20 @@ def train(
     val_every: int = typer.Option(500, help="Validate and checkpoint every N steps."),
     max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
     seed: int = typer.Option(0),
-    loader_workers: int = typer.Option(0, help="DataLoader worker processes (CPU training only; on a GPU batches are encoded there)."),
+    loader_workers: int = typer.Option(0, help="Unused by GB training, which encodes its batches on the training device itself; kept so older commands still run."),
     prediction: str = typer.Option("v_prediction", help="What the network predicts: v_prediction or epsilon."),
     ema: float = typer.Option(0.999, help="Decay of the weight average that is validated and shipped (0 = none)."),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
+    from gbsearch.errors import InputError
     from gbsearch.gb_model import load_reference_structures, train_gb_model
     from gbsearch.io_utils import writable_dir
 
+    if prediction not in ("v_prediction", "epsilon"):
+        raise InputError(f"--prediction must be v_prediction or epsilon, not {prediction!r}")
+    if not 0 <= ema < 1:
+        raise InputError(f"--ema must be in [0, 1), not {ema}")
     writable_dir(out)
     structures = load_reference_structures(reference, n_window)
     typer.echo(f"{len(structures)} reference structures"
