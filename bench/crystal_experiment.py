@@ -3,6 +3,7 @@
     python bench/crystal_experiment.py --phases sc,bcc,fcc --n 64            # all, then figures
     python bench/crystal_experiment.py --phases bcc --no-figures             # one phase (parallel runs)
     python bench/crystal_experiment.py --figures-only                        # figures from saved runs
+    python bench/crystal_experiment.py --phases fcc --reuse-voxel            # particle rows only
 
 Per phase it writes runs/crystal_bench/<phase>.npz (positions) and <phase>.json (summaries).
 Uses the shipped weights in gbsearch/data/crystal unless --weights-dir is given.
@@ -26,8 +27,13 @@ def run_phase(ph: str, a) -> dict:
     out = {}
     pos = {}
     t = time.time()
-    pos["voxel"] = E.generate("voxel", ph, a.n, seed=a.seed, weights_dir=a.weights_dir)
-    out["voxel"] = E.evaluate(pos["voxel"], ph)[1] | {"seconds": round(time.time() - t, 1)}
+    d = Path(a.out_dir)
+    if a.reuse_voxel:   # keep the voxel rows of an earlier run in out_dir (particle-only re-run)
+        pos["voxel"] = list(np.load(d / f"{ph}.npz", allow_pickle=True)["voxel"])
+        out["voxel"] = json.loads((d / f"{ph}.json").read_text())["voxel"]
+    else:
+        pos["voxel"] = E.generate("voxel", ph, a.n, seed=a.seed, weights_dir=a.weights_dir)
+        out["voxel"] = E.evaluate(pos["voxel"], ph)[1] | {"seconds": round(time.time() - t, 1)}
     print(ph, "voxel", out["voxel"], flush=True)
     for method in a.methods.split(","):
         t = time.time()
@@ -50,7 +56,6 @@ def run_phase(ph: str, a) -> dict:
             "start": E.evaluate(starts, ph)[1], "output": E.evaluate(outs, ph)[1],
             "seconds": round(time.time() - t, 1)}
         print(ph, f, out[f"displaced_{int(round(f * 100))}"], flush=True)
-    d = Path(a.out_dir)
     d.mkdir(parents=True, exist_ok=True)
     arrays = {f"{k}": np.array(v, dtype=object) for k, v in pos.items()}
     for f, (s, o) in sweep.items():
@@ -91,6 +96,8 @@ def main():
     p.add_argument("--out-dir", default="runs/crystal_bench")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--reuse-voxel", action="store_true",
+                   help="take the voxel rows and positions from <out-dir>/<phase>.{json,npz} of an earlier run")
     p.add_argument("--figures-only", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)

@@ -57,6 +57,27 @@ def test_particle_roundtrip(tmp_path):
     assert torch.allclose(model(x, s), m2(x, s), atol=5e-2 * model(x, s).abs().max().item() + 1e-4)
 
 
+def test_particle_heads_and_warm_start(tmp_path):
+    from gbsearch.crystal.particle import load_particle, save_particle, train_particle
+    # free head + directional Fourier features, focused noise levels, EMA: trains and round-trips
+    model, hist = train_particle("fcc", steps=3, batch_size=2, hidden=8, layers=1, free_head=True,
+                                 dir_fourier=True, focus=0.5, ema=0.9, log_every=1)
+    assert model.cfg.free_head and model.cfg.dir_fourier and len(hist) == 3
+    save_particle(model, tmp_path / "f.pt")
+    x = torch.rand(1, PHASES["fcc"].n_atoms, 3)
+    s = torch.tensor([0.05])
+    assert torch.allclose(model(x, s), load_particle(tmp_path / "f.pt")(x, s),
+                          atol=5e-2 * model(x, s).abs().max().item() + 1e-4)
+    # adding the zero-initialised free head to a checkpoint without one changes nothing
+    plain, _ = train_particle("fcc", steps=2, batch_size=2, hidden=8, layers=1, free_head=False, dir_fourier=False)
+    save_particle(plain, tmp_path / "p.pt")
+    a, b = load_particle(tmp_path / "p.pt"), load_particle(tmp_path / "p.pt", free_head=True)
+    assert b.cfg.free_head and torch.equal(a(x, s), b(x, s))
+    # warm start continues from the checkpoint
+    m2, _ = train_particle("fcc", steps=1, batch_size=2, init=tmp_path / "f.pt")
+    assert m2.cfg.hidden == 8 and m2.cfg.free_head
+
+
 def test_tiny_voxel_model_trains_and_samples(tmp_path):
     from gbsearch.crystal.voxel_model import generate_voxel, load_voxel, train_voxel
     spec = PHASES["fcc"]

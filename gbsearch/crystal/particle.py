@@ -14,11 +14,17 @@ plain torch: a cutoff graph by minimum image on the small cell, index_add for ag
   clean structure, read as eps = -displacement / (sigma L) (score = -eps / sigma). Summing
   edge vectors keeps the output equivariant to the cubic operations and learns much faster
   than a per-node 3-vector head (which stayed at loss ~0.92 after 800 CPU steps).
+- Options (ParticleConfig; both on in the shipped models since the second round): random
+  Fourier features of the edge-vector components (dir_fourier), and a free per-edge 3-vector
+  added to the weighted edge sum (free_head), so an atom's output can be "edge minus a learned
+  bond vector", which the edge sum alone cannot express. With hidden 64 these cut the loss at
+  sigma = 0.04 from 0.26 to 0.11 (FCC).
 
 VE schedule: x_t = x_0 + sigma(t) eps (wrapped), sigma(t) = sigma_max * t, t in [0, 1],
 sigma_max = 0.4 (fractional; the wrapped normal at 0.4 is within 5 % of uniform).
 Denoising score matching with eps targets (Tweedie holds for the wrapped normal with the
-unwrapped eps as the latent). Samplers: probability-flow ODE (Euler) and reverse SDE
+unwrapped eps as the latent); by default half of each batch draws sigma uniformly from
+[0.01, 0.14] (the range the displaced starts pass through), and the EMA weights are returned. Samplers: probability-flow ODE (Euler) and reverse SDE
 (Euler-Maruyama), started from uniform random positions (t = 1) or from the crystal with a
 displacement sigma_max * p * eps (started at t = p).
 """
@@ -46,6 +52,8 @@ class ParticleConfig:
     L: float = 10.0                 # cell edge (Å), set per phase
     sigma_max: float = 0.4
     sigma_min: float = 1e-3
+    free_head: int = 0              # 1: add a free per-edge 3-vector to the edge-vector sum
+    dir_fourier: int = 0            # 1: also random Fourier features of the edge-vector components
 
     def to_dict(self) -> dict:
         return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v)) for k, v in asdict(self).items()}
@@ -89,7 +97,9 @@ class ParticleScoreNet(nn.Module):
         self.sigma_ff = GaussianFourier(nf, cfg.fourier_scale, seed=1)
         self.len_ff = GaussianFourier(nf, cfg.fourier_scale, seed=2)
         self.node_enc = mlp(2 * nf, h, h)
-        self.edge_enc = mlp(4 + 2 * nf, h, h)
+        if cfg.dir_fourier:
+            self.dir_ff = GaussianFourier(nf, cfg.fourier_scale, seed=3)
+        self.edge_enc = mlp(4 + 2 * nf + (6 * nf if cfg.dir_fourier else 0), h, h)
         self.edge_mlps = nn.ModuleList([mlp(3 * h, h, h) for _ in range(cfg.layers)])
         self.node_mlps = nn.ModuleList([mlp(2 * h, h, h) for _ in range(cfg.layers)])
         # decoder: MLP over (edge, both nodes) -> one weight per edge; the per-atom output is the
@@ -98,6 +108,13 @@ class ParticleScoreNet(nn.Module):
         self.dec = mlp(3 * h, h, 1, norm=False)
         nn.init.zeros_(self.dec[-1].weight)
         nn.init.zeros_(self.dec[-1].bias)
+        if cfg.free_head:
+            # optional: a free 3-vector per edge (Å), summed per atom, so the output can be
+            # r_ij - b (edge minus a learned bond vector), which the weighted edge sum alone
+            # cannot express. Zero-initialised: adding it to a trained model changes nothing.
+            self.dec_free = mlp(3 * h, h, 3, norm=False)
+            nn.init.zeros_(self.dec_free[-1].weight)
+            nn.init.zeros_(self.dec_free[-1].bias)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """x [B, N, 3] fractional, sigma [B] -> predicted eps [B, N, 3]."""
@@ -105,15 +122,21 @@ class ParticleScoreNet(nn.Module):
         c = self.cfg
         src, dst, vec = radius_graph(x, c.L, c.cutoff)
         r = vec.norm(dim=-1, keepdim=True)
-        e = self.edge_enc(torch.cat([vec / c.cutoff, r / c.cutoff, self.len_ff(r[:, 0] / c.cutoff)], -1))
+        feats = [vec / c.cutoff, r / c.cutoff, self.len_ff(r[:, 0] / c.cutoff)]
+        if c.dir_fourier:
+            feats.append(self.dir_ff(vec / c.cutoff).flatten(1))
+        e = self.edge_enc(torch.cat(feats, -1))
         s = torch.log(sigma / c.sigma_max).clamp_min(-10) / 4.0
         h = self.node_enc(self.sigma_ff(s))[:, None, :].expand(B, N, -1).reshape(B * N, -1)
         for em, nm in zip(self.edge_mlps, self.node_mlps):
             e = e + em(torch.cat([e, h[src], h[dst]], -1))
             agg = torch.zeros_like(h).index_add_(0, src, e)
             h = h + nm(torch.cat([h, agg], -1))
-        w = self.dec(torch.cat([e, h[src], h[dst]], -1))
-        disp = torch.zeros(B * N, 3, dtype=x.dtype, device=x.device).index_add_(0, src, w * vec)
+        eh = torch.cat([e, h[src], h[dst]], -1)
+        msg = self.dec(eh) * vec
+        if c.free_head:
+            msg = msg + self.dec_free(eh) * (c.cutoff / 12.0)
+        disp = torch.zeros(B * N, 3, dtype=x.dtype, device=x.device).index_add_(0, src, msg)
         return (-disp / (sigma.repeat_interleave(N)[:, None] * c.L)).view(B, N, 3)
 
 
@@ -134,7 +157,11 @@ def crystal_batch(spec: PhaseSpec, B: int, gen: torch.Generator, noise_A: float 
     return torch.remainder(x, 1.0)
 
 
-def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator,
+             focus: float = 0.0, focus_range: tuple[float, float] = (0.01, 0.14)) -> torch.Tensor:
+    """Denoising score matching on eps. Noise levels: half linear-uniform t, half log-uniform
+    down to sigma_min; with focus > 0, that fraction of the batch instead draws sigma uniformly
+    from focus_range (the range the displaced starts integrate through)."""
     c = model.cfg
     B = x0.shape[0]
     lo = c.sigma_min / c.sigma_max
@@ -142,31 +169,51 @@ def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator) ->
     t_log = lo ** torch.rand(B, generator=gen)                     # log-uniform: more small sigmas
     t = torch.where(torch.rand(B, generator=gen) < 0.5, t_lin, t_log)
     sigma = c.sigma_max * t
+    if focus > 0:
+        a, b = focus_range
+        s_f = a + (b - a) * torch.rand(B, generator=gen)
+        sigma = torch.where(torch.rand(B, generator=gen) < focus, s_f, sigma)
     eps = torch.randn(x0.shape, generator=gen)
     xt = torch.remainder(x0 + sigma[:, None, None] * eps, 1.0)
     return ((model(xt, sigma) - eps) ** 2).mean()
 
 
-def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 16, lr: float = 1e-3,
-                   seed: int = 0, hidden: int = 32, layers: int = 3, max_time: float | None = None,
-                   log_every: int = 100, progress: bool = False):
-    """Train on one phase; returns (model, history [{step, loss}])."""
+def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 16, lr: float = 2e-3,
+                   seed: int = 0, hidden: int = 64, layers: int = 3, max_time: float | None = None,
+                   log_every: int = 100, progress: bool = False, init=None, focus: float = 0.5,
+                   focus_range: tuple[float, float] = (0.01, 0.14), ema: float = 0.995,
+                   free_head: bool = True, dir_fourier: bool = True):
+    """Train on one phase; returns (model, history [{step, loss}]).
+
+    init: a checkpoint path (or model) to continue from (its config wins over hidden/layers);
+    focus/focus_range: see dsm_loss; ema > 0: the returned model holds the EMA weights."""
+    import copy
     import time
     spec = phase_spec(spec) if isinstance(spec, str) else spec
     torch.manual_seed(seed)
-    cfg = ParticleConfig(hidden=hidden, layers=layers, L=spec.L, cutoff=min(1.35 * NN, 0.49 * spec.L))
-    model = ParticleScoreNet(cfg)
+    if init is not None:
+        model = load_particle(init, free_head=free_head) if isinstance(init, (str, Path)) else init
+        model.train()
+    else:
+        cfg = ParticleConfig(hidden=hidden, layers=layers, L=spec.L, cutoff=min(1.35 * NN, 0.49 * spec.L),
+                             free_head=int(free_head), dir_fourier=int(dir_fourier))
+        model = ParticleScoreNet(cfg)
+    ema_model = copy.deepcopy(model).eval() if ema > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     gen = torch.Generator().manual_seed(seed)
     hist, run, t0 = [], [], time.monotonic()
     for step in range(1, steps + 1):
-        loss = dsm_loss(model, crystal_batch(spec, batch_size, gen, noise_A=0.02), gen)
+        loss = dsm_loss(model, crystal_batch(spec, batch_size, gen, noise_A=0.02), gen, focus, focus_range)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        if ema_model is not None:
+            with torch.no_grad():
+                for pe, pm in zip(ema_model.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1 - ema)
         run.append(loss.item())
         if step % log_every == 0 or step == steps:
             hist.append({"step": step, "loss": float(np.mean(run))})
@@ -176,6 +223,8 @@ def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 1
         if max_time is not None and time.monotonic() - t0 > max_time:
             hist.append({"step": step, "loss": float(np.mean(run)) if run else hist[-1]["loss"]})
             break
+    if ema_model is not None:
+        model = ema_model
     model.eval()
     return model, hist
 
@@ -236,8 +285,14 @@ def save_particle(model: ParticleScoreNet, path, provenance: dict | None = None)
                 "provenance_json": json.dumps(provenance or {}, default=float)}, path)
 
 
-def load_particle(path) -> ParticleScoreNet:
+def load_particle(path, free_head: bool | None = None) -> ParticleScoreNet:
+    """Load a checkpoint; free_head=True adds a (zero-initialised) free head to one saved without."""
     obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = ParticleScoreNet(ParticleConfig(**obj["config"]))
-    model.load_state_dict({k: v.float() for k, v in obj["state"].items()})
+    cfg = dict(obj["config"])
+    if free_head is not None and free_head and not cfg.get("free_head", 0):
+        cfg["free_head"] = 1
+    model = ParticleScoreNet(ParticleConfig(**cfg))
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in obj["state"].items()}, strict=False)
+    if unexpected or any(not k.startswith("dec_free.") for k in missing):
+        raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
     return model.eval()
