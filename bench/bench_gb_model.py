@@ -42,7 +42,7 @@ def main() -> None:
     clean = [len(neighbor_list("i", c, OVERLAP_DISTANCE)) == 0 for c in cands]
     fixed_ok = []
     for c in cands:
-        slab = gen.template.build(shift=[float(v) for v in c.info["shift"].split()], dz=c.info.get("upper_dz", 0.0))
+        slab = gen.template.slab_for(c)
         a = c.positions[np.isin(c.arrays["region"], FIXED_REGIONS)]
         b = slab.positions[np.isin(slab.arrays["region"], FIXED_REGIONS)]
         fixed_ok.append(a.shape == b.shape and np.array_equal(a, b))

@@ -34,7 +34,7 @@ import pandas as pd
 from gbsearch.campaign import run_campaign
 from gbsearch.campaign_db import CampaignDB
 from gbsearch.gb_model import GBGenerator, in_window
-from gbsearch.grip import SearchSettings, draw_trial, run_trial
+from gbsearch.grip import draw_trial, run_trial, settings_from_dict
 from gbsearch.reference_data import provenance, reference_db_path
 from gbsearch.report import campaign_table, lower_envelope
 
@@ -77,12 +77,7 @@ def reference_cost(ref: pd.DataFrame, target: float, seeds: int = 1000) -> dict:
 def time_reference_trials(client, k: int, misorientation: float) -> list[float]:
     """Run ``k`` reference trials (the bundled search's settings, fresh seeds) and return
     their wall times (s), each measured on its worker."""
-    s = provenance(misorientation)["settings"]
-    settings = SearchSettings(misorientation=s["misorientation"], replicates=tuple(map(tuple, s["replicates"])),
-                              n_fixed=s["n_fixed"], n_free=s["n_free"], gap=s["gap"],
-                              perturbation=s["perturbation"], md_probability=s["md_probability"],
-                              md_temperatures=tuple(s["md_temperatures"]), md_steps=tuple(s["md_steps"]),
-                              insert_probability=s["insert_probability"])
+    settings = settings_from_dict(provenance(misorientation)["settings"])
     specs = [draw_trial(settings, 90_001, i) for i in range(k)]
     res = client.gather(client.map(run_trial, specs, pure=False))
     return [r["wall_s"] for r in res]

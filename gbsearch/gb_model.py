@@ -173,10 +173,9 @@ class GBGenerator:
                          generator=gen, steps=steps, scale=self.meta["data_scale"], device=self.device,
                          clip=(0.0, 1.0))
             positions = decode(vox[:, 0].float(), grid, model=decoder)
-            for slab, pos, s, d in zip(slabs, positions, shifts, dzs):
+            for slab, pos, d in zip(slabs, positions, dzs):
+                # info["shift"] comes from the slab at full precision: template.slab_for rebuilds it exactly.
                 cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(d))
-                # Full precision, so that template.build(shift, dz) rebuilds the slab exactly.
-                cand.info["shift"] = f"{float(s[0])!r} {float(s[1])!r}"
                 cand.info["upper_dz"] = float(d)
                 out.append(cand)
             bar.update(b)

@@ -78,6 +78,13 @@ class SlabTemplate:
         d = slab.info["plane_spacing"]
         return (z[region == FIXED_LOWER].max() + d / 2, z[region == FIXED_UPPER].min() - d / 2 + dz)
 
+    def slab_for(self, atoms: Atoms) -> Atoms:
+        """The slab a candidate was in-painted into, rebuilt from its ``shift`` and ``upper_dz``
+        (``shift`` is a string on fresh candidates, an array once read back from extended XYZ)."""
+        shift = atoms.info["shift"]
+        shift = shift.split() if isinstance(shift, str) else shift
+        return self.build(shift=[float(v) for v in shift], dz=float(atoms.info.get("upper_dz", 0.0)))
+
     def upper_offset(self, atoms: Atoms) -> float:
         """How far (Å) the fixed upper grain of ``atoms`` sits above this template's.
 
@@ -101,17 +108,22 @@ def _unshifted_slab(template: SlabTemplate) -> Atoms:
     return template.build()
 
 
-def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:
-    """Voxels [B, nx, ny, nz] of slabs, each optionally translated in-plane by shifts[B, 2] Å."""
+def padded_positions(atoms_list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions [B, N_max, 3] (Å, float64, zero-padded) and real-atom mask [B, N_max]."""
     n_max = max(len(a) for a in atoms_list)
     pos = torch.zeros(len(atoms_list), n_max, 3, dtype=torch.float64)
     mask = torch.zeros(len(atoms_list), n_max, dtype=torch.bool)
     for b, atoms in enumerate(atoms_list):
-        p = atoms.positions.copy()
-        if shifts is not None:
-            p[:, :2] += shifts[b]
-        pos[b, : len(p)] = torch.as_tensor(p)
-        mask[b, : len(p)] = True
+        pos[b, : len(atoms)] = torch.as_tensor(atoms.positions)
+        mask[b, : len(atoms)] = True
+    return pos, mask
+
+
+def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:
+    """Voxels [B, nx, ny, nz] of slabs, each optionally translated in-plane by shifts[B, 2] Å."""
+    pos, mask = padded_positions(atoms_list)
+    if shifts is not None:
+        pos[..., :2] += torch.as_tensor(np.asarray(shifts, dtype=float))[:, None, :]
     return encode(pos.float(), grid, mask)
 
 
@@ -138,13 +150,7 @@ class GBVoxelDataset(Dataset):
         replacement, each translated by a fresh random in-plane vector when augmenting."""
         device = torch.device(device)
         if self._device_cache is None or self._device_cache[0].device != device:
-            n_max = max(len(a) for a in self.structures)
-            pos = torch.zeros(len(self.structures), n_max, 3, dtype=torch.float64)
-            real = torch.zeros(len(self.structures), n_max, dtype=torch.bool)
-            for i, a in enumerate(self.structures):
-                pos[i, : len(a)] = torch.as_tensor(a.positions)
-                real[i, : len(a)] = True
-            self._device_cache = (pos.to(device), real.to(device))
+            self._device_cache = tuple(t.to(device) for t in padded_positions(self.structures))
         pos, real = self._device_cache
         idx = torch.randint(len(self.structures), (n,), generator=generator, device=device)
         p = pos[idx]

@@ -60,6 +60,15 @@ class TrialSpec:
         return d
 
 
+def settings_from_dict(d: dict) -> SearchSettings:
+    """SearchSettings from its JSON form (lists back to the tuples the dataclass holds)."""
+    d = dict(d)
+    d["replicates"] = tuple(tuple(r) for r in d["replicates"])
+    for key in ("md_temperatures", "md_steps"):
+        d[key] = tuple(d[key])
+    return SearchSettings(**d)
+
+
 def draw_trial(settings: SearchSettings, seed: int, index: int) -> TrialSpec:
     """Draw trial ``index`` of the search with master ``seed`` (same inputs, same trial)."""
     rng = np.random.default_rng([seed, index])

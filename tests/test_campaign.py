@@ -54,9 +54,8 @@ def test_candidates_keep_fixed_grains_exactly(tiny_model):
     gen = GBGenerator.load(tiny_model, device="cpu")
     cands = gen.generate(2, seed=1)
     for cand in cands:
-        shift = [float(v) for v in cand.info["shift"].split()]
         assert cand.info["upper_dz"] in gen.upper_dz            # a height the model was trained on
-        slab = gen.template.build(shift=shift, dz=cand.info["upper_dz"])
+        slab = gen.template.slab_for(cand)
         fixed_c = np.isin(cand.arrays["region"], FIXED_REGIONS)
         fixed_s = np.isin(slab.arrays["region"], FIXED_REGIONS)
         assert np.array_equal(cand.positions[fixed_c], slab.positions[fixed_s])

@@ -139,3 +139,11 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
                           "--out", str(tmp_path / "ref"), "--scheduler", "tcp://127.0.0.1:9", *TINY_CLI],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "cannot reach Dask scheduler tcp://127.0.0.1:9" in res.stderr
+
+
+def test_settings_survive_their_json_form():
+    import json
+    from dataclasses import asdict
+
+    from gbsearch.grip import settings_from_dict
+    assert settings_from_dict(json.loads(json.dumps(asdict(TINY)))) == TINY
