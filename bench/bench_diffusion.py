@@ -125,7 +125,7 @@ def main():
             dt, peak = bench_train(cfg, shape, b, device, steps, compile=a.compile, fmt=fmt)
             print(f"train  batch {b:3d}: {dt * 1e3:8.1f} ms/step  {1 / dt:7.2f} steps/s"
                   + (f"  peak {peak:.1f} GiB" if gpu else ""), flush=True)
-        for b in a.sample_batch:
+        for b in (b for b in a.sample_batch if b > 0):  # --sample-batch 0: training only
             dt, nfe = bench_sample(cfg, shape, b, device, a.nfe, compile=a.compile)
             print(f"sample batch {b:3d}: {dt:8.2f} s/call   {b / dt:7.2f} candidates/s at {nfe} NFE "
                   f"({dt / nfe * 1e3:.1f} ms per evaluation)", flush=True)

@@ -49,7 +49,8 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                    base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
                    val_every: int = 500, max_time: float | None = None, progress: bool = True,
                    provenance: dict | None = None, n_window=None, num_workers: int = 0,
-                   prediction_type: str = "v_prediction", ema_decay: float | None = 0.999):
+                   prediction_type: str = "v_prediction", ema_decay: float | None = 0.999,
+                   memory_format: str | None = None):
     """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and the
     self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``.
 
@@ -70,7 +71,7 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                 out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
                 val_every=val_every, seed=seed, max_time=max_time, progress=progress,
                 num_workers=num_workers, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
-                ema_decay=ema_decay)
+                ema_decay=ema_decay, memory_format=memory_format)
     best = Path(out_dir) / "best.pt"
     export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
                  {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
@@ -90,6 +91,10 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provena
     ckpt = read_checkpoint(checkpoint)
     for key in ("optimizer_state", "lr_scheduler_state"):
         ckpt[key] = None
+    if ckpt.get("ema_state") is not None:
+        # Sampling uses the averaged weights only; keeping both copies would double the file.
+        ckpt["model_state"], ckpt["ema_state"] = ckpt["ema_state"], None
+        provenance = {**provenance, "weights": "exponential moving average"}
     extra = {**(ckpt.get("extra") or {}), "template": template.to_dict(), "provenance": provenance}
     if upper_dz is not None:
         extra["upper_dz"] = [round(float(v), 5) for v in upper_dz]

@@ -180,6 +180,7 @@ def train(
     max_time: float | None = None,
     progress: bool = True,
     ema_decay: float | None = None,
+    memory_format: str | None = None,
 ) -> TrainResult:
     """Train (or continue training) until `steps` total optimizer steps; return a TrainResult.
 
@@ -192,6 +193,8 @@ def train(
     training can run as a series of short jobs (call again with resume=True).
     ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999;
     warmed up as min(decay, (1+step)/(10+step))); validation and best.pt then use it.
+    memory_format: "channels_last" or "contiguous" activations on CUDA (default channels_last,
+    i.e. channels_last_3d); CPU training always uses contiguous tensors.
     """
     schedule_cfg = schedule_cfg or ScheduleConfig()
     ckpt_every = ckpt_every or val_every
@@ -201,7 +204,9 @@ def train(
     is_main = rank == 0
     cuda = device.type == "cuda"
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-    fmt = torch.channels_last_3d if cuda else torch.contiguous_format
+    if memory_format not in (None, "channels_last", "contiguous"):
+        raise ValueError(f"memory_format must be 'channels_last' or 'contiguous', not {memory_format!r}")
+    fmt = torch.channels_last_3d if cuda and memory_format != "contiguous" else torch.contiguous_format
     if cuda:
         torch.backends.cudnn.benchmark = True
 
