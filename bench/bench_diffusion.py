@@ -1,7 +1,7 @@
 """Benchmark of the voxel diffusion model: training steps/s and candidates/s at 60 NFE.
 
 GPU (default when CUDA is present): SPEC §4 reference size, 28x28x64 voxels, 2 levels x 3
-residual blocks, bf16 autocast + channels_last_3d, eager PyTorch:
+residual blocks, bf16 autocast, eager PyTorch (training layout: --memory-format):
     python bench/bench_diffusion.py                       # 32 and 64 channels
     python bench/bench_diffusion.py --shape 48 48 256 --channels 64 --sample-batch 4
 CPU (no CUDA): a tiny config so it finishes in about a minute:
@@ -29,7 +29,7 @@ def bench_train(cfg, shape, batch, device, steps, warmup=3, compile=False, fmt=N
     """Seconds per optimizer step (forward + backward + AdamW) at `batch`, and peak GiB."""
     model = UNet3D(cfg)
     cuda = device.type == "cuda"
-    fmt = fmt or (torch.channels_last_3d if cuda else torch.contiguous_format)
+    fmt = fmt or torch.contiguous_format        # as train() does by default
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     model = model.to(device=device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -99,7 +99,7 @@ def main():
     p.add_argument("--nfe", type=int, default=60)
     p.add_argument("--compile", action="store_true", help="torch.compile the network (default: eager)")
     p.add_argument("--memory-format", choices=["channels_last", "contiguous"], default=None,
-                   help="training memory layout (default: channels_last_3d on CUDA)")
+                   help="training memory layout (default: contiguous, as train())")
     a = p.parse_args()
     device = torch.device(a.device)
     gpu = device.type == "cuda"

@@ -61,17 +61,17 @@ def _import_reference(db: CampaignDB, misorientation: float) -> int:
     return n
 
 
-def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool) -> list[Atoms]:
+def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, nfe: int = 60) -> list[Atoms]:
     """Generate the N candidates once and keep them; a resumed campaign reads them back."""
     from ase.io import read, write
 
     path = out / CANDIDATES
     meta_path = out / "campaign.json"
-    meta = {"model": str(model_path), "candidates": n, "seed": seed}
+    meta = {"model": str(model_path), "candidates": n, "seed": seed, "nfe": nfe}
     if meta_path.exists():
-        stored = json.loads(meta_path.read_text())
-        if {k: stored.get(k) for k in ("model", "seed")} != {k: meta[k] for k in ("model", "seed")}:
-            raise InputError(f"{out} holds a campaign with another model or seed ({meta_path}); "
+        stored = {"nfe": 60, **json.loads(meta_path.read_text())}   # files from before --nfe: 60
+        if {k: stored.get(k) for k in ("model", "seed", "nfe")} != {k: meta[k] for k in ("model", "seed", "nfe")}:
+            raise InputError(f"{out} holds a campaign with another model, seed or nfe ({meta_path}); "
                              "use another --out")
     if path.exists():
         frames = read(path, index=":")
@@ -81,7 +81,8 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool) 
     gen = GBGenerator.load(model_path)
     t0 = time.perf_counter()
     # Small batches on CPU: no throughput to gain there, and the progress bar moves.
-    frames = gen.generate(n, seed=seed, progress=progress, batch_size=16 if gen.device.type == "cuda" else 2)
+    frames = gen.generate(n, seed=seed, steps=nfe, progress=progress,
+                          batch_size=16 if gen.device.type == "cuda" else 2)
     meta.update(generate_s=time.perf_counter() - t0, generate_device=str(gen.device))
     tmp = path.with_suffix(".tmp.extxyz")
     write(tmp, frames, format="extxyz")
@@ -112,9 +113,10 @@ def resolve_model(misorientation: float, model: str | Path | None) -> Path:
 def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | Path | None = None,
                  model: str | Path | None = None, scheduler: str | None = None, workers: int | None = None,
                  seed: int = 0, database: str | None = None, progress: bool = True, client=None,
-                 relax_settings=None) -> CampaignResult:
+                 relax_settings=None, nfe: int = 60) -> CampaignResult:
     """Run (or resume) a diffusion campaign; see the module docstring. ``client``: a Dask
-    client to use (else one from ``scheduler``/``workers``); ``relax_settings``: RelaxSettings."""
+    client to use (else one from ``scheduler``/``workers``); ``relax_settings``: RelaxSettings;
+    ``nfe``: solver steps per candidate."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -124,7 +126,9 @@ def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | 
     out = writable_dir(out or f"runs/run-{misorientation:g}")
     db = CampaignDB(database or out / DB_NAME)
     _import_reference(db, misorientation)
-    frames = _candidates(out, model_path, candidates, seed, progress)
+    if nfe < 1:
+        raise InputError(f"nfe must be at least 1, got {nfe}")
+    frames = _candidates(out, model_path, candidates, seed, progress, nfe)
     done = db.done_trials(SOURCE)
     todo = [i for i in range(len(frames)) if i not in done]
     if todo:

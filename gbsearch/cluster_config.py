@@ -21,6 +21,7 @@ CAMPAIGN_KEYS = {
     "misorientation": ((int, float), "twist angle, degrees (a <100> CSL angle)"),
     "candidates": ((int,), "diffusion candidates to relax"),
     "seed": ((int,), "seed of the candidate generation"),
+    "nfe": ((int,), "solver steps (network evaluations) per candidate"),
     "out": ((str,), "campaign folder"),
     "model": ((str,), "model checkpoint (default: bundled for the boundary)"),
     "database": ((str,), "ASE database URL (default OUT/campaign.db)"),
@@ -101,7 +102,7 @@ def load_campaign_config(path: str | Path) -> dict:
     for key, value in data.items():
         _check_type(path, key, value, CAMPAIGN_KEYS[key][0])
         if isinstance(value, int) and not isinstance(value, bool) and key in (
-                "candidates", "workers", "relax_maxiter", "relax_maxeval") and value < 1:
+                "candidates", "workers", "nfe", "relax_maxiter", "relax_maxeval") and value < 1:
             raise InputError(f"{path}: {key} must be at least 1, got {value}")
     for key in ("relax_etol", "relax_ftol"):
         if data.get(key) is not None and data[key] < 0:

@@ -24,7 +24,7 @@ res = train_gb_model(structures, out, steps=steps, batch_size=batch, base_channe
                      progress=False, n_window=window, memory_format=fmt,
                      provenance={"command": cmd, "seed": 0, "commit": os.environ.get("GBSEARCH_COMMIT", ""),
                                  "machine": os.environ.get("GB_MACHINE", "lent NVIDIA GPU"),
-                                 "memory_format": fmt or "channels_last",
+                                 "memory_format": fmt or "contiguous",
                                  "note": "trained as a series of time-limited runs, each resumed from last.pt"})
 print(name, len(structures), "structures; step", res.step, "best val", res.best_val_loss)
 for h in res.history[-6:]:

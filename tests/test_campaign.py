@@ -71,6 +71,11 @@ def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
     run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False)
     rows = {r.trial: r.id for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
     assert sorted(rows) == [0, 1] and rows[0] == first[0]       # row 0 untouched, 1 redone
+    # Resuming with other generation settings would mix two samplers' candidates: refused.
+    with pytest.raises(InputError, match="another model, seed or nfe"):
+        run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, nfe=20)
+    with pytest.raises(InputError, match="nfe must be at least 1"):
+        run_campaign(36.87, candidates=2, out=tmp_path / "x", model=tiny_model, client=client, progress=False, nfe=0)
 
 
 def test_bad_input_messages(tmp_path, tiny_model):

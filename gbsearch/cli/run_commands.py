@@ -8,13 +8,13 @@ import typer
 
 from gbsearch.cli import app
 
-DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0}
+DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0, "nfe": 60}
 
 
 @app.command()
 def run(
     misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help="Twist angle, degrees (a <100> CSL angle) [default: 36.87]."),
-    candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Number of in-painted candidates to relax [default: 8; ~40 s each to generate on 2 CPU cores]."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Number of in-painted candidates to relax [default: 8; 20-70 s each to generate on 2 CPU cores, depending on bf16 support]."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Campaign folder [default: runs/run-ANGLE]."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model file [default: bundled for the boundary]."),
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
@@ -22,6 +22,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", help="Campaign configuration (YAML, see workflows/campaign.yaml); options given here win."),
     database: Optional[str] = typer.Option(None, help="ASE database URL [default: OUT/campaign.db]."),
     seed: Optional[int] = typer.Option(None, help="Seed of the candidate generation [default: 0]."),
+    nfe: Optional[int] = typer.Option(None, "--nfe", help="Solver steps (network evaluations) per candidate [default: 60]; generation time scales with it."),
     train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
 ):
     """Search a GB: in-paint candidates, relax them in parallel, tabulate γ_GB against [n]
@@ -29,7 +30,7 @@ def run(
     from gbsearch.campaign import run_campaign
 
     given = dict(misorientation=misorientation, candidates=candidates, out=out, model=model,
-                 scheduler=scheduler, workers=workers, database=database, seed=seed)
+                 scheduler=scheduler, workers=workers, database=database, seed=seed, nfe=nfe)
     cfg = {}
     if config is not None:
         from gbsearch.cluster_config import load_campaign_config
@@ -48,7 +49,7 @@ def run(
     try:
         res = run_campaign(opt["misorientation"], opt["candidates"], opt["out"], opt["model"], opt["scheduler"],
                            opt["workers"], opt["seed"], opt["database"], client=client,
-                           relax_settings=relax_settings)
+                           relax_settings=relax_settings, nfe=opt["nfe"])
     finally:
         if client is not None:
             client.close()

@@ -193,8 +193,8 @@ def train(
     training can run as a series of short jobs (call again with resume=True).
     ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999;
     warmed up as min(decay, (1+step)/(10+step))); validation and best.pt then use it.
-    memory_format: "channels_last" or "contiguous" activations on CUDA (default channels_last,
-    i.e. channels_last_3d); CPU training always uses contiguous tensors.
+    memory_format: "channels_last" (channels_last_3d) or "contiguous" activations on CUDA
+    (default contiguous: 8-12 % faster per step on an H100, README); CPU always uses contiguous.
     """
     schedule_cfg = schedule_cfg or ScheduleConfig()
     ckpt_every = ckpt_every or val_every
@@ -206,7 +206,7 @@ def train(
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     if memory_format not in (None, "channels_last", "contiguous"):
         raise ValueError(f"memory_format must be 'channels_last' or 'contiguous', not {memory_format!r}")
-    fmt = torch.channels_last_3d if cuda and memory_format != "contiguous" else torch.contiguous_format
+    fmt = torch.channels_last_3d if cuda and memory_format == "channels_last" else torch.contiguous_format
     if cuda:
         torch.backends.cudnn.benchmark = True
 
