@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--misorientation", type=float, default=36.87)
     ap.add_argument("--candidates", type=int, default=8, help="per seed")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a second, independent set)")
+    ap.add_argument("--nfe", type=int, default=60, help="solver steps per candidate")
     ap.add_argument("--reference-trials", type=int, default=4, help="reference trials timed in this run")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/discovery")
@@ -142,10 +144,10 @@ def main() -> None:
         ref_times = time_reference_trials(client, a.reference_trials, a.misorientation)
         t_ref_block = time.perf_counter() - t0
         frames, per_seed = [], []
-        for seed in range(a.seeds):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             folder = out / f"seed{seed}"
             run_campaign(a.misorientation, candidates=a.candidates, out=folder, model=a.model,
-                         seed=seed, client=client, progress=True)
+                         seed=seed, client=client, progress=True, nfe=a.nfe)
             df = campaign_table(CampaignDB(folder / "campaign.db"))
             d = df[df.source == "diffusion"].sort_values("trial").copy()
             d["seed"] = seed
@@ -169,7 +171,7 @@ def main() -> None:
     cand_s = [s["generate_s_per_candidate"] + s["relax_s_per_candidate"] for s in per_seed]
     res = {
         "model": a.model, "training_window": list(window), "candidates_per_seed": a.candidates,
-        "seeds": a.seeds, "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
+        "seeds": a.seeds, "first_seed": a.first_seed, "nfe": a.nfe, "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
         "reference": {"ground_state": {"n_frac": float(gs.n_frac), "gamma_J_m2": float(gs.gamma_J_m2)},
                       "metastable": {"n_frac": meta_n, "gamma_J_m2": meta_g}},
         "diffusion_best_near_ground_state": best_near(relaxed, gs.n_frac),
