@@ -95,7 +95,7 @@ def against_reference(n_gamma, misorientation: float) -> dict:
     the ground state's and the metastable phase's [n], the first candidate within 5 mJ/m² of
     the ground state, and the fraction within 0.05 J/m² of the reference lower envelope."""
     import pandas as pd
-    from discovery import GS_TOL, ENV_TOL, first_hit, near_envelope, reference_frame
+    from discovery import ENV_TOL, GS_TOL, best_near, first_hit, near_envelope, reference_frame
     from gbsearch.reference_data import provenance
     from gbsearch.report import lower_envelope
 
@@ -105,13 +105,9 @@ def against_reference(n_gamma, misorientation: float) -> dict:
     meta = provenance(misorientation)["metastable"]
     df = pd.DataFrame(n_gamma, columns=["n_frac", "gamma_J_m2"])
 
-    def best_near(n):
-        sel = df[(df.n_frac - n).abs() < 0.026]
-        return float(sel.gamma_J_m2.min()) if len(sel) else None
-
     res = {"reference_ground_state": [float(gs.n_frac), float(gs.gamma_J_m2)],
            "reference_metastable": [meta["n_frac"], meta["gamma_J_m2"]],
-           "best_near_ground_state": best_near(gs.n_frac), "best_near_metastable": best_near(meta["n_frac"]),
+           "best_near_ground_state": best_near(df, gs.n_frac), "best_near_metastable": best_near(df, meta["n_frac"]),
            "first_ground_state_hit": first_hit(df.gamma_J_m2, gs.gamma_J_m2),
            "fraction_near_envelope": float(near_envelope(df, env).mean()),
            "reference_fraction_near_envelope": float(near_envelope(ref, env).mean())}

@@ -54,6 +54,12 @@ def near_envelope(df: pd.DataFrame, env: pd.DataFrame, tol: float = ENV_TOL) -> 
     return (df.gamma_J_m2 <= ref + tol).to_numpy()
 
 
+def best_near(df: pd.DataFrame, n: float) -> float | None:
+    """Lowest γ among rows at [n] (to within half a 1/20 step), None if there are none."""
+    sel = df[(df.n_frac - n).abs() < 0.026]
+    return float(sel.gamma_J_m2.min()) if len(sel) else None
+
+
 def first_hit(gammas, target: float, tol: float = GS_TOL) -> int | None:
     """1-based index of the first γ within ``tol`` of ``target`` (or below), None if none."""
     hits = np.flatnonzero(np.asarray(gammas, float) <= target + tol)
@@ -161,10 +167,6 @@ def main() -> None:
         close_client(client)
     diff = pd.concat(frames, ignore_index=True)
     relaxed = diff[diff.status.isin(["ok", "duplicate"])]
-
-    def best_near(df, n):
-        sel = df[(df.n_frac - n).abs() < 0.026]
-        return float(sel.gamma_J_m2.min()) if len(sel) else None
 
     hits = [s["first_gs_hit"] for s in per_seed]
     reached = [h for h in hits if h is not None]

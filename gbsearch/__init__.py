@@ -5,11 +5,11 @@ __version__ = "0.1.0"
 
 def search(misorientation: float = 36.87, candidates: int = 8, out=None, model=None,
            scheduler: str | None = None, workers: int | None = None, seed: int = 0,
-           progress: bool = True, nfe: int = 60):
+           progress: bool = True, nfe: int | None = None):
     """Run a diffusion search campaign for a <100> twist GB of W and return the relaxed
     candidates as ``ase.Atoms``, lowest γ first; each has ``info["gamma_J_m2"]`` (J/m²),
     ``info["n_frac"]`` and ``info["source"]``. Results also go to the campaign folder ``out``;
-    ``nfe``: solver steps per candidate (fewer: faster generation, coarser samples)."""
+    ``nfe``: solver steps per candidate (default 60; fewer: faster generation, coarser samples)."""
     from gbsearch.campaign import run_campaign
     return run_campaign(misorientation, candidates, out, model, scheduler, workers, seed,
                         progress=progress, nfe=nfe).structures

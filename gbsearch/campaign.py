@@ -22,6 +22,7 @@ from gbsearch.io_utils import writable_dir
 SOURCE = "diffusion"
 DB_NAME = "campaign.db"
 CANDIDATES = "candidates.extxyz"
+DEFAULT_NFE = 60      # SPEC §4: DPM-Solver-3 at 60 function evaluations
 
 
 def relax_candidate(atoms: Atoms, index: int, settings=None) -> dict:
@@ -61,7 +62,7 @@ def _import_reference(db: CampaignDB, misorientation: float) -> int:
     return n
 
 
-def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, nfe: int = 60) -> list[Atoms]:
+def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, nfe: int) -> list[Atoms]:
     """Generate the N candidates once and keep them; a resumed campaign reads them back."""
     from ase.io import read, write
 
@@ -69,7 +70,7 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, 
     meta_path = out / "campaign.json"
     meta = {"model": str(model_path), "candidates": n, "seed": seed, "nfe": nfe}
     if meta_path.exists():
-        stored = {"nfe": 60, **json.loads(meta_path.read_text())}   # files from before --nfe: 60
+        stored = {"nfe": DEFAULT_NFE, **json.loads(meta_path.read_text())}   # written before nfe was recorded
         if {k: stored.get(k) for k in ("model", "seed", "nfe")} != {k: meta[k] for k in ("model", "seed", "nfe")}:
             raise InputError(f"{out} holds a campaign with another model, seed or nfe ({meta_path}); "
                              "use another --out")
@@ -113,10 +114,13 @@ def resolve_model(misorientation: float, model: str | Path | None) -> Path:
 def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | Path | None = None,
                  model: str | Path | None = None, scheduler: str | None = None, workers: int | None = None,
                  seed: int = 0, database: str | None = None, progress: bool = True, client=None,
-                 relax_settings=None, nfe: int = 60) -> CampaignResult:
+                 relax_settings=None, nfe: int | None = None) -> CampaignResult:
     """Run (or resume) a diffusion campaign; see the module docstring. ``client``: a Dask
     client to use (else one from ``scheduler``/``workers``); ``relax_settings``: RelaxSettings;
-    ``nfe``: solver steps per candidate."""
+    ``nfe``: solver steps per candidate (None = DEFAULT_NFE)."""
+    nfe = DEFAULT_NFE if nfe is None else nfe
+    if nfe < 1:       # before anything is created on disk
+        raise InputError(f"nfe must be at least 1, got {nfe}")
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -126,8 +130,6 @@ def run_campaign(misorientation: float = 36.87, candidates: int = 8, out: str | 
     out = writable_dir(out or f"runs/run-{misorientation:g}")
     db = CampaignDB(database or out / DB_NAME)
     _import_reference(db, misorientation)
-    if nfe < 1:
-        raise InputError(f"nfe must be at least 1, got {nfe}")
     frames = _candidates(out, model_path, candidates, seed, progress, nfe)
     done = db.done_trials(SOURCE)
     todo = [i for i in range(len(frames)) if i not in done]

@@ -76,6 +76,7 @@ def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
         run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, nfe=20)
     with pytest.raises(InputError, match="nfe must be at least 1"):
         run_campaign(36.87, candidates=2, out=tmp_path / "x", model=tiny_model, client=client, progress=False, nfe=0)
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_input_messages(tmp_path, tiny_model):

@@ -8,7 +8,7 @@ import typer
 
 from gbsearch.cli import app
 
-DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0, "nfe": 60}
+DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0}     # nfe: run_campaign's DEFAULT_NFE
 
 
 @app.command()
