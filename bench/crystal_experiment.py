@@ -3,7 +3,12 @@
     python bench/crystal_experiment.py --phases sc,bcc,fcc --n 64            # all, then figures
     python bench/crystal_experiment.py --phases bcc --no-figures             # one phase (parallel runs)
     python bench/crystal_experiment.py --figures-only                        # figures from saved runs
-    python bench/crystal_experiment.py --phases fcc --reuse-voxel            # particle rows only
+    python bench/crystal_experiment.py --phases fcc --skip-voxel             # particle rows only
+    python bench/crystal_experiment.py --skip-voxel --device cuda --positions-only   # on a GPU machine,
+    python bench/crystal_experiment.py --skip-particle --no-figures          # then here: voxel rows,
+    python bench/crystal_experiment.py --metrics-only                        # metrics (OVITO PTM), figures
+
+Rows already in <out-dir>/<phase>.npz that a run does not generate are kept.
 
 Per phase it writes runs/crystal_bench/<phase>.npz (positions) and <phase>.json (summaries).
 Uses the shipped weights in gbsearch/data/crystal unless --weights-dir is given.
@@ -22,46 +27,62 @@ from gbsearch.crystal import experiment as E
 from gbsearch.crystal.phases import phase_spec, perfect_crystal, augmented
 
 
-def run_phase(ph: str, a) -> dict:
+def generate_phase(ph: str, a) -> tuple[dict, dict]:
+    """Positions of every row (Å) and the wall seconds of each; metrics come later (evaluate_phase)
+    so that generation can run on a GPU machine without OVITO."""
     spec = phase_spec(ph)
-    out = {}
-    pos = {}
-    t = time.time()
+    pos, secs = {}, {}
     d = Path(a.out_dir)
-    if a.reuse_voxel:   # keep the voxel rows of an earlier run in out_dir (particle-only re-run)
-        pos["voxel"] = list(np.load(d / f"{ph}.npz", allow_pickle=True)["voxel"])
-        out["voxel"] = json.loads((d / f"{ph}.json").read_text())["voxel"]
-    else:
+    if (d / f"{ph}.npz").exists():   # rows not generated now are kept from the earlier run
+        z = np.load(d / f"{ph}.npz", allow_pickle=True)
+        pos = {k: list(z[k]) for k in z.files}
+        secs = json.loads((d / f"{ph}.json").read_text()).get("seconds", {})
+    if not a.skip_voxel:
+        t = time.time()
         pos["voxel"] = E.generate("voxel", ph, a.n, seed=a.seed, weights_dir=a.weights_dir)
-        out["voxel"] = E.evaluate(pos["voxel"], ph)[1] | {"seconds": round(time.time() - t, 1)}
-    print(ph, "voxel", out["voxel"], flush=True)
-    for method in a.methods.split(","):
+        secs["voxel"] = round(time.time() - t, 1)
+    for method in [m for m in a.methods.split(",") if m and not a.skip_particle]:
         t = time.time()
         key = f"particle_uniform_{method}"
         n = a.n if method == "sde" else a.sweep_n   # the ODE only as a cross-check
         pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
-                              method=method, steps=a.particle_steps)
-        out[key] = E.evaluate(pos[key], ph)[1] | {"seconds": round(time.time() - t, 1), "steps": a.particle_steps}
-        print(ph, key, out[key], flush=True)
+                              method=method, steps=a.particle_steps, device=a.device)
+        secs[key] = round(time.time() - t, 1)
+        print(ph, key, secs[key], "s", flush=True)
     from gbsearch.crystal.particle import displaced_starts
-    sweep = {}
-    for f in [float(x) for x in a.fractions.split(",")]:
+    for f in [float(x) for x in a.fractions.split(",") if x and not a.skip_particle]:
         n = a.n if f in (0.05, 0.1, 0.2) else a.sweep_n
         t = time.time()
-        starts = [p * spec.L for p in displaced_starts(spec, n, f, seed=a.seed + 1).numpy().astype(np.float64)]
-        outs = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=f, method="sde",
-                          steps=a.particle_steps)
-        sweep[f] = (starts, outs)
-        out[f"displaced_{int(round(f * 100))}"] = {
-            "start": E.evaluate(starts, ph)[1], "output": E.evaluate(outs, ph)[1],
-            "seconds": round(time.time() - t, 1)}
-        print(ph, f, out[f"displaced_{int(round(f * 100))}"], flush=True)
+        pos[f"start_{f}"] = [p * spec.L for p in displaced_starts(spec, n, f, seed=a.seed + 1).numpy().astype(np.float64)]
+        pos[f"out_{f}"] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=f, method="sde",
+                                     steps=a.particle_steps, device=a.device)
+        secs[f"out_{f}"] = round(time.time() - t, 1)
+        print(ph, f, secs[f"out_{f}"], "s", flush=True)
     d.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{k}": np.array(v, dtype=object) for k, v in pos.items()}
-    for f, (s, o) in sweep.items():
-        arrays[f"start_{f}"] = np.array(s, dtype=object)
-        arrays[f"out_{f}"] = np.array(o, dtype=object)
-    np.savez(d / f"{ph}.npz", **arrays)
+    np.savez(d / f"{ph}.npz", **{k: np.array(v, dtype=object) for k, v in pos.items()})
+    (d / f"{ph}.json").write_text(json.dumps({"seconds": secs, "particle_steps": a.particle_steps}, indent=1))
+    return pos, secs
+
+
+def evaluate_phase(ph: str, a) -> dict:
+    """Metrics of every row of <out-dir>/<phase>.npz; writes <phase>.json (keeps the seconds)."""
+    d = Path(a.out_dir)
+    z = np.load(d / f"{ph}.npz", allow_pickle=True)
+    old = json.loads((d / f"{ph}.json").read_text())
+    secs = old.get("seconds", {})
+    out = {"seconds": secs, "particle_steps": old.get("particle_steps", a.particle_steps)}
+    for key in z.files:
+        if key.startswith("start_"):
+            continue
+        if key.startswith("out_"):
+            f = float(key[4:])
+            out[f"displaced_{int(round(f * 100))}"] = {
+                "start": E.evaluate(list(z[f"start_{f}"]), ph)[1], "output": E.evaluate(list(z[key]), ph)[1],
+                "seconds": secs.get(key)}
+            print(ph, f, out[f"displaced_{int(round(f * 100))}"], flush=True)
+        else:
+            out[key] = E.evaluate(list(z[key]), ph)[1] | {"seconds": secs.get(key)}
+            print(ph, key, out[key], flush=True)
     (d / f"{ph}.json").write_text(json.dumps(out, indent=1))
     return out
 
@@ -96,15 +117,25 @@ def main():
     p.add_argument("--out-dir", default="runs/crystal_bench")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--reuse-voxel", action="store_true",
-                   help="take the voxel rows and positions from <out-dir>/<phase>.{json,npz} of an earlier run")
     p.add_argument("--figures-only", action="store_true")
+    p.add_argument("--skip-voxel", action="store_true", help="particle rows only (rows already in <out-dir> are kept)")
+    p.add_argument("--skip-particle", action="store_true", help="voxel rows only (rows already in <out-dir> are kept)")
+    p.add_argument("--device", default=None, help="where the particle network samples, e.g. cuda")
+    p.add_argument("--positions-only", action="store_true",
+                   help="generate and save positions, no metrics (for a GPU machine without OVITO)")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="metrics of the positions saved in <out-dir> by a --positions-only run")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     phases = a.phases.split(",")
     if not a.figures_only:
         for ph in phases:
-            run_phase(ph, a)
+            if not a.metrics_only:
+                generate_phase(ph, a)
+            if not a.positions_only:
+                evaluate_phase(ph, a)
+    if a.positions_only:
+        return
     if not a.no_figures:
         figures(phases, a)
 

@@ -51,9 +51,9 @@ def evaluate(positions: list[np.ndarray], phase: str) -> tuple[list[dict], dict]
 
 
 def generate(model: str, phase: str, n: int, seed: int = 0, weights_dir=None, start: str | float = "uniform",
-             method: str = "sde", steps: int | None = None) -> list[np.ndarray]:
+             method: str = "sde", steps: int | None = None, device: str | None = None) -> list[np.ndarray]:
     """Cartesian positions of n generated structures. Particle model: start 'uniform' or a
-    displacement fraction in [0, 1] of sigma_max."""
+    displacement fraction in [0, 1] of sigma_max; device: where the particle network runs."""
     spec = phase_spec(phase)
     path = weights_path(model, phase, weights_dir)
     if model == "voxel":
@@ -65,12 +65,12 @@ def generate(model: str, phase: str, n: int, seed: int = 0, weights_dir=None, st
         from .particle import displaced_starts, load_particle, sample_particle
         net = load_particle(path)
         if start == "uniform":
-            x = sample_particle(net, n, spec.n_atoms, steps=steps or 1000, method=method, seed=seed)
+            x = sample_particle(net, n, spec.n_atoms, steps=steps or 1000, method=method, seed=seed, device=device)
         else:
             f = float(start)
             s0 = displaced_starts(spec, n, f, seed=seed + 1)
             x = sample_particle(net, n, spec.n_atoms, steps=max(1, int(round((steps or 1000) * f))) if f > 0 else 1,
-                                method=method, start=s0, t_start=max(f, 2.6e-3), seed=seed)
+                                method=method, start=s0, t_start=max(f, 2.6e-3), seed=seed, device=device)
         return [p * spec.L for p in x.numpy().astype(np.float64)]
     raise ValueError(f"model must be voxel or particle, got {model!r}")
 

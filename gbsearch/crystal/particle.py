@@ -173,7 +173,9 @@ def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator,
         a, b = focus_range
         s_f = a + (b - a) * torch.rand(B, generator=gen)
         sigma = torch.where(torch.rand(B, generator=gen) < focus, s_f, sigma)
-    eps = torch.randn(x0.shape, generator=gen)
+    # random numbers come from the CPU generator (same stream on every device)
+    eps = torch.randn(x0.shape, generator=gen).to(x0.device)
+    sigma = sigma.to(x0.device)
     xt = torch.remainder(x0 + sigma[:, None, None] * eps, 1.0)
     return ((model(xt, sigma) - eps) ** 2).mean()
 
@@ -182,11 +184,13 @@ def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 1
                    seed: int = 0, hidden: int = 64, layers: int = 3, max_time: float | None = None,
                    log_every: int = 100, progress: bool = False, init=None, focus: float = 0.5,
                    focus_range: tuple[float, float] = (0.01, 0.14), ema: float = 0.995,
-                   free_head: bool = True, dir_fourier: bool = True):
-    """Train on one phase; returns (model, history [{step, loss}]).
+                   free_head: bool = True, dir_fourier: bool = True, cutoff_nn: float = 1.35,
+                   device: str | torch.device = "cpu"):
+    """Train on one phase; returns (model, history [{step, loss}]) with the model on the CPU.
 
     init: a checkpoint path (or model) to continue from (its config wins over hidden/layers);
-    focus/focus_range: see dsm_loss; ema > 0: the returned model holds the EMA weights."""
+    focus/focus_range: see dsm_loss; ema > 0: the returned model holds the EMA weights;
+    cutoff_nn: graph cutoff in nearest-neighbour distances (capped at 0.49 L for minimum image)."""
     import copy
     import time
     spec = phase_spec(spec) if isinstance(spec, str) else spec
@@ -195,21 +199,28 @@ def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 1
         model = load_particle(init, free_head=free_head) if isinstance(init, (str, Path)) else init
         model.train()
     else:
-        cfg = ParticleConfig(hidden=hidden, layers=layers, L=spec.L, cutoff=min(1.35 * NN, 0.49 * spec.L),
+        cfg = ParticleConfig(hidden=hidden, layers=layers, L=spec.L, cutoff=min(cutoff_nn * NN, 0.49 * spec.L),
                              free_head=int(free_head), dir_fourier=int(dir_fourier))
         model = ParticleScoreNet(cfg)
+    model.to(device)
     ema_model = copy.deepcopy(model).eval() if ema > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     gen = torch.Generator().manual_seed(seed)
     hist, run, t0 = [], [], time.monotonic()
     for step in range(1, steps + 1):
-        loss = dsm_loss(model, crystal_batch(spec, batch_size, gen, noise_A=0.02), gen, focus, focus_range)
+        # cosine decay to 5 % over whichever ends first, the steps or max_time, so that a
+        # time-limited run still ends at a low learning rate
+        frac = step / steps
+        if max_time is not None:
+            frac = max(frac, (time.monotonic() - t0) / max_time)
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        x0 = crystal_batch(spec, batch_size, gen, noise_A=0.02).to(device)
+        loss = dsm_loss(model, x0, gen, focus, focus_range)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
         if ema_model is not None:
             with torch.no_grad():
                 for pe, pm in zip(ema_model.parameters(), model.parameters()):
@@ -220,12 +231,12 @@ def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 1
             run = []
             if progress:
                 print(hist[-1], flush=True)
-        if max_time is not None and time.monotonic() - t0 > max_time:
+        if frac >= 1.0 and step < steps:
             hist.append({"step": step, "loss": float(np.mean(run)) if run else hist[-1]["loss"]})
             break
     if ema_model is not None:
         model = ema_model
-    model.eval()
+    model.to("cpu").eval()
     return model, hist
 
 
@@ -234,38 +245,42 @@ def train_particle(spec: PhaseSpec | str, steps: int = 2000, batch_size: int = 1
 @torch.inference_mode()
 def sample_particle(model: ParticleScoreNet, n: int, n_atoms: int, steps: int = 1000, method: str = "sde",
                     start: torch.Tensor | None = None, t_start: float = 1.0, seed: int = 0,
-                    batch: int = 64) -> torch.Tensor:
+                    batch: int = 64, device: str | torch.device | None = None) -> torch.Tensor:
     """Reverse process from t_start to sigma_min; returns fractional positions [n, N, 3].
 
     start None: uniform random positions (the VE prior; use t_start = 1). Otherwise start
     [n, N, 3] fractional (e.g. the crystal displaced by sigma_max * t_start * eps).
     method: "ode" (probability flow, Euler) or "sde" (reverse SDE, Euler-Maruyama).
-    Ends with one Tweedie denoising step at sigma_min.
+    Ends with one Tweedie denoising step at sigma_min. device: where the network runs (default:
+    the model's); random numbers come from a CPU generator, so a seed gives the same noise anywhere.
     """
     if method not in ("ode", "sde"):
         raise ValueError("method must be 'ode' or 'sde'")
     c = model.cfg
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(dev)
     gen = torch.Generator().manual_seed(seed)
     outs = []
     for k in range(0, n, batch):
         m = min(batch, n - k)
         x = torch.rand(m, n_atoms, 3, generator=gen) if start is None else start[k:k + m].clone()
+        x = x.to(dev)
         t_end = c.sigma_min / c.sigma_max
         ts = torch.linspace(t_start, t_end, steps + 1)
         for a, b in zip(ts[:-1], ts[1:]):
             sig = c.sigma_max * a
-            eps = model(x, torch.full((m,), float(sig)))
+            eps = model(x, torch.full((m,), float(sig), device=dev))
             score = -eps / sig
             dt = float(a - b)
             g2 = 2 * c.sigma_max ** 2 * float(a)     # d sigma^2 / dt
             if method == "ode":
                 x = x + 0.5 * g2 * score * dt
             else:
-                x = x + g2 * score * dt + math.sqrt(g2 * dt) * torch.randn(x.shape, generator=gen)
+                x = x + g2 * score * dt + math.sqrt(g2 * dt) * torch.randn(x.shape, generator=gen).to(dev)
             x = torch.remainder(x, 1.0)
         sig = c.sigma_max * float(ts[-1])
-        x = torch.remainder(x - sig * model(x, torch.full((m,), sig)), 1.0)
-        outs.append(x)
+        x = torch.remainder(x - sig * model(x, torch.full((m,), sig, device=dev)), 1.0)
+        outs.append(x.cpu())
     return torch.cat(outs)
 
 
@@ -296,3 +311,23 @@ def load_particle(path, free_head: bool | None = None) -> ParticleScoreNet:
     if unexpected or any(not k.startswith("dec_free.") for k in missing):
         raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
     return model.eval()
+
+
+@torch.no_grad()
+def loss_at(model: ParticleScoreNet, spec: PhaseSpec | str, sigmas=(0.02, 0.04, 0.08, 0.12), n: int = 256,
+            seed: int = 123, device: str | torch.device | None = None) -> dict[float, float]:
+    """DSM loss (mean squared eps error) at fixed noise levels on n fresh crystals: a
+    validation figure that does not depend on how training drew its noise levels."""
+    spec = phase_spec(spec) if isinstance(spec, str) else spec
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(dev).eval()
+    out = {}
+    for s in sigmas:
+        gen = torch.Generator().manual_seed(seed)
+        x0 = crystal_batch(spec, n, gen, noise_A=0.02)
+        eps = torch.randn(x0.shape, generator=gen)
+        xt = torch.remainder(x0 + s * eps, 1.0).to(dev)
+        pred = torch.cat([model(xt[k:k + 64], torch.full((len(xt[k:k + 64]),), s, device=dev))
+                          for k in range(0, n, 64)])
+        out[float(s)] = float(((pred.cpu() - eps) ** 2).mean())
+    return out
