@@ -1,6 +1,6 @@
 # Session 2026-11-25b, GPU call 2: particle baseline round 2 (A2: call 1's variant A continued at
 # batch 256, lr 5e-4; D: fresh, hidden 128, 6 layers, cutoff 1.35 d_NN, batch 128), sampled on the
-# GPU as in call 1; meanwhile the held-out discovery and the full-model bench on call 1's GB models
+# GPU as in call 1; meanwhile the held-out discovery with call 1's GB models
 # (placed at gbsearch/data/models/sigma5_*.pt in the carried tree).
 source scripts/device_env.sh
 mkdir -p $OUT/logs
@@ -14,11 +14,10 @@ for ph in sc bcc fcc; do
   part A2 $ph ${P_S:-400} P_INIT=.devcarry/pA/particle_$ph.pt P_BATCH=256 P_LR=5e-4 &
   part D $ph ${P_S:-400} P_LAYERS=6 P_BATCH=128 &
 done
-python bench/discovery.py --model gbsearch/data/models/sigma5_window.pt --candidates 16 --seeds 5 --workers 8 --reference-trials 8 --out /tmp/disc > $OUT/logs/disc.txt 2>&1
-python bench/bench_gb_model.py --model gbsearch/data/models/sigma5_full.pt -n 128 --reference /tmp/ref --relax 128 --workers 8 --out /tmp/eval_full > $OUT/logs/eval_full.txt 2>&1
+timeout 480 python bench/discovery.py --model gbsearch/data/models/sigma5_window.pt --candidates 16 --seeds 5 --workers 8 --reference-trials 8 --out /tmp/disc > $OUT/logs/disc.txt 2>&1
 wait
-tail -n 3 $OUT/logs/p*.log; tail -n 25 $OUT/logs/disc.txt; tail -n 12 $OUT/logs/eval_full.txt
-mkdir -p /tmp/gbeval && cp /tmp/disc/discovery.json /tmp/disc/discovery.png /tmp/disc/diffusion_candidates.csv /tmp/gbeval/ && cp /tmp/eval_full/metrics.json /tmp/gbeval/eval_full.json
+tail -n 3 $OUT/logs/p*.log; tail -n 25 $OUT/logs/disc.txt
+mkdir -p /tmp/gbeval && cp /tmp/disc/discovery.json /tmp/disc/discovery.png /tmp/disc/diffusion_candidates.csv /tmp/gbeval/
 tar cf $OUT/gbeval.tar -C /tmp gbeval
 tar cf $OUT/particle.tar -C /tmp pA2 pD
 tar cf $OUT/logs.tar -C $OUT logs && rm -r $OUT/logs
