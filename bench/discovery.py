@@ -7,6 +7,7 @@ runs one diffusion campaign per seed with that model, relaxes every candidate, a
 with the bundled reference search:
 
     python bench/discovery.py --candidates 8 --seeds 5 --workers 2 --out runs/discovery
+    python bench/discovery.py --merge runs/d_a runs/d_b --out runs/discovery   # runs of other seeds, combined
 
 Prints and writes OUT/discovery.json and OUT/discovery.png:
   * the lowest γ found near the ground state's and the metastable phase's [n], against the
@@ -119,6 +120,31 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta) ->
     plt.close(fig)
 
 
+def merge(dirs, misorientation: float, out: Path) -> None:
+    """Recompute every figure over the seeds of several runs (e.g. split over GPU calls)."""
+    runs = [json.loads((Path(d) / "discovery.json").read_text()) for d in dirs]
+    diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
+    for key in ("model", "candidates_per_seed", "nfe", "training_window"):
+        if len({json.dumps(r[key]) for r in runs}) > 1:
+            raise SystemExit(f"cannot merge runs with different {key}: {[r[key] for r in runs]}")
+    per_seed = [s for r in runs for s in r["per_seed"]]
+    if len({s["seed"] for s in per_seed}) < len(per_seed):
+        raise SystemExit("cannot merge: a seed appears in two runs")
+    ref_times = [t for r in runs for t in r.get("reference_trial_s", [])] or \
+        [r["wall_time"]["per_reference_trial_s"] for r in runs]
+    ref = reference_frame(misorientation)
+    gs = ref.loc[ref.gamma_J_m2.idxmin()]
+    prov = provenance(misorientation)
+    meta = (prov["metastable"]["n_frac"], prov["metastable"]["gamma_J_m2"])
+    window = tuple(runs[0]["training_window"])
+    res = summarize(diff, sorted(per_seed, key=lambda s: s["seed"]), ref_times,
+                    sum(r["wall_time"]["reference_block_s"] for r in runs), ref, lower_envelope(ref), gs, meta,
+                    window, {"model": runs[0]["model"], "candidates_per_seed": runs[0]["candidates_per_seed"],
+                             "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
+                             "nfe": runs[0]["nfe"], "merged_from": [str(d) for d in dirs]})
+    write_and_print(res, diff, ref, window, out, gs, meta)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="gbsearch/data/models/sigma5_window.pt")
@@ -130,9 +156,15 @@ def main() -> None:
     ap.add_argument("--reference-trials", type=int, default=4, help="reference trials timed in this run")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/discovery")
+    ap.add_argument("--merge", nargs="+", metavar="DIR", default=None,
+                    help="no new runs: combine the discovery.json + diffusion_candidates.csv of earlier runs "
+                         "(different seeds, same model and candidates per seed) into --out")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.merge:
+        merge(a.merge, a.misorientation, out)
+        return
 
     gen = GBGenerator.load(a.model)
     window = tuple((gen.meta.get("extra") or {}).get("provenance", {}).get("n_window") or (0.0, 1.0))
@@ -166,14 +198,27 @@ def main() -> None:
     finally:
         close_client(client)
     diff = pd.concat(frames, ignore_index=True)
-    relaxed = diff[diff.status.isin(["ok", "duplicate"])]
+    res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
+                    {"model": a.model, "candidates_per_seed": a.candidates, "seeds": a.seeds,
+                     "first_seed": a.first_seed, "nfe": a.nfe})
+    write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
+
+def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window, run_info) -> dict:
+    """Every figure of discovery.json from the candidates and per-seed records."""
+    meta_n, meta_g = meta
+    relaxed = diff[diff.status.isin(["ok", "duplicate"])]
     hits = [s["first_gs_hit"] for s in per_seed]
     reached = [h for h in hits if h is not None]
     cand_s = [s["generate_s_per_candidate"] + s["relax_s_per_candidate"] for s in per_seed]
-    res = {
-        "model": a.model, "training_window": list(window), "candidates_per_seed": a.candidates,
-        "seeds": a.seeds, "first_seed": a.first_seed, "nfe": a.nfe, "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
+    # a seed that never reached the ground state counts as "more than its candidates": the
+    # median is defined once more than half of the seeds reached it
+    ordered = sorted(hits, key=lambda h: np.inf if h is None else h)
+    median = ordered[len(ordered) // 2] if len(ordered) % 2 else None
+    if len(ordered) % 2 == 0 and ordered and ordered[len(ordered) // 2] is not None:
+        median = (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    res = dict(run_info) | {
+        "training_window": list(window), "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
         "reference": {"ground_state": {"n_frac": float(gs.n_frac), "gamma_J_m2": float(gs.gamma_J_m2)},
                       "metastable": {"n_frac": meta_n, "gamma_J_m2": meta_g}},
         "diffusion_best_near_ground_state": best_near(relaxed, gs.n_frac),
@@ -183,7 +228,7 @@ def main() -> None:
                                    "reference": float(near_envelope(ref, env).mean())},
         "relaxations_to_ground_state": {
             "diffusion_per_seed": hits,
-            "diffusion_median": float(np.median(reached)) if len(reached) == len(hits) else None,
+            "diffusion_median": None if median is None else float(median),
             "diffusion_reached_in": f"{len(reached)} of {len(hits)} seeds",
             "reference": reference_cost(ref, gs.gamma_J_m2)},
         "wall_time": {"per_candidate_s": float(np.mean(cand_s)),
@@ -193,11 +238,19 @@ def main() -> None:
                       "reference_trials_timed": len(ref_times), "reference_block_s": t_ref_block,
                       "note": "generation uses every core of this machine in the driver process; "
                               "relaxations and reference trials run one per Dask worker (one core each)"},
+        "reference_trial_s": [float(t) for t in ref_times],
         "per_seed": per_seed,
     }
     rc = res["relaxations_to_ground_state"]
     if rc["diffusion_median"] is not None:
         rc["ratio_reference_over_diffusion"] = rc["reference"]["median_random_order"] / rc["diffusion_median"]
+    return res
+
+
+def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
+    meta_n, meta_g = meta
+    hits = res["relaxations_to_ground_state"]["diffusion_per_seed"]
+    rc = res["relaxations_to_ground_state"]
     (out / "discovery.json").write_text(json.dumps(res, indent=2))
     diff.to_csv(out / "diffusion_candidates.csv", index=False)
     plot(ref, diff, window, out / "discovery.png", (gs.n_frac, gs.gamma_J_m2), (meta_n, meta_g))
@@ -205,7 +258,8 @@ def main() -> None:
     def fmt(v):
         return "no candidate at that [n]" if v is None else f"{v:.4f}"
     r = res["reference"]
-    print(f"held-out model {a.model}, training window [n] ∈ {window}; {a.seeds} seeds × {a.candidates} candidates, "
+    print(f"held-out model {res['model']}, training window [n] ∈ {window}; {res['seeds']} seeds × "
+          f"{res['candidates_per_seed']} candidates, "
           f"{res['relaxed']} relaxed, {res['failed']} failed")
     print(f"near the ground state ([n]={r['ground_state']['n_frac']:.2f}): diffusion best "
           f"{fmt(res['diffusion_best_near_ground_state'])} vs reference {r['ground_state']['gamma_J_m2']:.4f} J/m²")
@@ -217,7 +271,8 @@ def main() -> None:
     rr = rc["reference"]
     print(f"relaxations to the ground state (±{GS_TOL * 1e3:.0f} mJ/m²): diffusion per seed {hits}; reference: "
           f"{rr['hits']} hit in {rr['trials']} trials, at trial {rr['recorded_order']} in its recorded order, "
-          f"median {rr['median_random_order']:.0f} over {rr['random_orders']} random orders")
+          f"median {rr['median_random_order']:.0f} over {rr['random_orders']} random orders; diffusion median "
+          f"{rc['diffusion_median']} ({rc['diffusion_reached_in']} reached it)")
     w = res["wall_time"]
     print(f"wall time per candidate {w['per_candidate_s']:.1f} s (generate+decode {w['generate_s_per_candidate']:.1f} s, "
           f"relax {w['relax_s_per_candidate']:.1f} s) vs per reference trial {w['per_reference_trial_s']:.1f} s "
