@@ -49,15 +49,19 @@ def generate_phase(ph: str, a) -> tuple[dict, dict]:
                               method=method, steps=a.particle_steps, device=a.device)
         secs[key] = round(time.time() - t, 1)
         print(ph, key, secs[key], "s", flush=True)
-    from gbsearch.crystal.particle import displaced_starts
-    for f in [float(x) for x in a.fractions.split(",") if x and not a.skip_particle]:
-        n = a.n if f in (0.05, 0.1, 0.2) else a.sweep_n
-        t = time.time()
-        pos[f"start_{f}"] = [p * spec.L for p in displaced_starts(spec, n, f, seed=a.seed + 1).numpy().astype(np.float64)]
-        pos[f"out_{f}"] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=f, method="sde",
-                                     steps=a.particle_steps, device=a.device)
-        secs[f"out_{f}"] = round(time.time() - t, 1)
-        print(ph, f, secs[f"out_{f}"], "s", flush=True)
+    from gbsearch.crystal.particle import displaced_starts, start_time
+    sweeps = [("", "sigma_max", a.fractions), ("d", "d_nn", a.dnn_fractions)]
+    for prefix, unit, fractions in sweeps:
+        for f in [float(x) for x in fractions.split(",") if x and not a.skip_particle]:
+            n = a.n if f in (0.05, 0.1, 0.2) else a.sweep_n
+            t0 = start_time(spec, f, unit)
+            t = time.time()
+            pos[f"{prefix}start_{f}"] = [p * spec.L for p in
+                                         displaced_starts(spec, n, t0, seed=a.seed + 1).numpy().astype(np.float64)]
+            pos[f"{prefix}out_{f}"] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=t0,
+                                                 method="sde", steps=a.particle_steps, device=a.device)
+            secs[f"{prefix}out_{f}"] = round(time.time() - t, 1)
+            print(ph, unit, f, f"(sigma = {t0:.3f} sigma_max)", secs[f"{prefix}out_{f}"], "s", flush=True)
     d.mkdir(parents=True, exist_ok=True)
     np.savez(d / f"{ph}.npz", **{k: np.array(v, dtype=object) for k, v in pos.items()})
     (d / f"{ph}.json").write_text(json.dumps({"seconds": secs, "particle_steps": a.particle_steps}, indent=1))
@@ -66,25 +70,59 @@ def generate_phase(ph: str, a) -> tuple[dict, dict]:
 
 def evaluate_phase(ph: str, a) -> dict:
     """Metrics of every row of <out-dir>/<phase>.npz; writes <phase>.json (keeps the seconds)."""
+    from gbsearch.crystal.particle import start_time
+    from gbsearch.crystal.phases import lattice_order
+    spec = phase_spec(ph)
     d = Path(a.out_dir)
     z = np.load(d / f"{ph}.npz", allow_pickle=True)
     old = json.loads((d / f"{ph}.json").read_text())
     secs = old.get("seconds", {})
     out = {"seconds": secs, "particle_steps": old.get("particle_steps", a.particle_steps)}
     for key in z.files:
-        if key.startswith("start_"):
+        if key.startswith(("start_", "dstart_")):
             continue
-        if key.startswith("out_"):
-            f = float(key[4:])
-            out[f"displaced_{int(round(f * 100))}"] = {
-                "start": E.evaluate(list(z[f"start_{f}"]), ph)[1], "output": E.evaluate(list(z[key]), ph)[1],
-                "seconds": secs.get(key)}
-            print(ph, f, out[f"displaced_{int(round(f * 100))}"], flush=True)
+        if key.startswith(("out_", "dout_")):
+            prefix, f = key.split("out_")[0], float(key.split("out_")[1])
+            unit = "d_nn" if prefix == "d" else "sigma_max"
+            name = f"displaced_{int(round(f * 100))}" + ("_dnn" if prefix == "d" else "")
+            t0 = start_time(ph, f, unit)
+            out[name] = {"unit": unit, "displacement": f, "t_start": t0, "sigma_A": 0.4 * t0 * spec.L,
+                         "lattice_order": lattice_order(spec, 0.4 * t0 * spec.L),
+                         "start": E.evaluate(list(z[f"{prefix}start_{f}"]), ph)[1],
+                         "output": E.evaluate(list(z[key]), ph)[1], "seconds": secs.get(key)}
+            print(ph, name, out[name], flush=True)
         else:
             out[key] = E.evaluate(list(z[key]), ph)[1] | {"seconds": secs.get(key)}
             print(ph, key, out[key], flush=True)
     (d / f"{ph}.json").write_text(json.dumps(out, indent=1))
     return out
+
+
+def tables(phases, a) -> str:
+    """Markdown tables of the README from <out-dir>/<phase>.json."""
+    def pct(x):
+        return f"{100 * x:.1f} %"
+    lines = ["| phase | model / start | samples | exact atom count | atoms identified as target (PTM) | "
+             "samples with ≥ 95 % identified | wall s |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    sweep = ["| phase | displacement (std) | σ / σ_max | σ (Å) | lattice order left in the start | "
+             "starts identified | outputs identified | output samples with ≥ 95 % | samples |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ph in phases:
+        r = json.loads((Path(a.out_dir) / f"{ph}.json").read_text())
+        for key, label in (("voxel", "voxel"), ("particle_uniform_sde", "particle, uniform start, SDE"),
+                           ("particle_uniform_ode", "particle, uniform start, ODE")):
+            if key in r:
+                m = r[key]
+                lines.append(f"| {ph.upper()} | {label} | {m['n_samples']} | {pct(m['count_exact_frac'])} | "
+                             f"{pct(m['ptm_atom_frac'])} | {pct(m['samples_ptm_ge_95'])} | {m.get('seconds')} |")
+        rows = [v for k, v in r.items() if k.startswith("displaced_")]
+        for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"])):
+            o = v["output"]
+            unit = "× d_NN" if v["unit"] == "d_nn" else "× σ_max"
+            sweep.append(f"| {ph.upper()} | {v['displacement']:g} {unit} | {v['t_start']:.3f} | {v['sigma_A']:.2f} | "
+                         f"{v['lattice_order']:.3f} | {pct(v['start']['ptm_atom_frac'])} | {pct(o['ptm_atom_frac'])} | "
+                         f"{pct(o['samples_ptm_ge_95'])} | {o['n_samples']} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(sweep)
 
 
 def figures(phases, a) -> None:
@@ -96,11 +134,14 @@ def figures(phases, a) -> None:
         spec = phase_spec(ph)
         s4[ph] = {"reference": [augmented(spec, rng, 0.05) for _ in range(4)],
                   "voxel": list(z["voxel"]), "particle": list(z["particle_uniform_sde"])}
-        fr = sorted(float(k[6:]) for k in z.files if k.startswith("start_"))
-        s2[ph] = {f: (list(z[f"start_{f}"])[:16], list(z[f"out_{f}"])[:16]) for f in fr}
+        # Fig. 2 in nearest-neighbour units when that sweep exists (cell-independent, see particle.start_time)
+        prefix = "d" if any(k.startswith("dstart_") for k in z.files) else ""
+        fr = sorted(float(k.split("start_")[1]) for k in z.files if k.startswith(f"{prefix}start_"))
+        s2[ph] = {f: (list(z[f"{prefix}start_{f}"])[:16], list(z[f"{prefix}out_{f}"])[:16]) for f in fr}
+        unit2 = "d_nn" if prefix else "sigma_max"
     Path("docs").mkdir(exist_ok=True)
     E.fig4(s4, "docs/crystal_fig4.png")
-    E.fig2(s2, "docs/crystal_fig2.png")
+    E.fig2(s2, "docs/crystal_fig2.png", unit=unit2)
     print("wrote docs/crystal_fig4.png docs/crystal_fig2.png")
 
 
@@ -109,7 +150,10 @@ def main():
     p.add_argument("--phases", default="sc,bcc,fcc")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--sweep-n", type=int, default=16)
-    p.add_argument("--fractions", default="0,0.05,0.1,0.2,0.5,1.0")
+    p.add_argument("--fractions", default="0,0.05,0.1,0.2,0.3,0.5,1.0",
+                   help="displaced starts, as fractions of sigma_max")
+    p.add_argument("--dnn-fractions", default="0.1,0.2,0.3,0.5,1.0",
+                   help="displaced starts, std as fractions of the nearest-neighbour distance")
     p.add_argument("--methods", default="sde,ode")
     p.add_argument("--particle-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -136,6 +180,8 @@ def main():
                 evaluate_phase(ph, a)
     if a.positions_only:
         return
+    if not a.figures_only:
+        print(tables(phases, a))
     if not a.no_figures:
         figures(phases, a)
 

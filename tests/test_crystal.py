@@ -89,3 +89,56 @@ def test_tiny_voxel_model_trains_and_samples(tmp_path):
     pos, vox = generate_voxel(model, sch, meta["data_scale"], spec, 2, steps=6)
     assert vox.shape == (2, *spec.grid_shape) and len(pos) == 2
     assert all(p.ndim == 2 and p.shape[1] == 3 for p in pos)
+
+
+def test_start_time_units():
+    from gbsearch.crystal.particle import displaced_starts, start_time
+    from gbsearch.crystal.phases import NN
+    sc = PHASES["sc"]
+    # 20 % of d_NN in the 4×4×4 SC cell (L = 4 d_NN) is sigma = 0.2/4 = 0.05 = 0.125 sigma_max
+    assert start_time("sc", 0.2, "d_nn") == pytest.approx(0.2 * NN / (0.4 * sc.L)) == pytest.approx(0.125, rel=1e-4)
+    assert start_time(sc, 0.2, "sigma_max") == 0.2
+    with pytest.raises(ValueError, match="d_nn"):
+        start_time(sc, 0.2, "angstrom")
+    # the starts have the stated displacement: std of (start - nearest site) per component, in Å
+    x = displaced_starts(sc, 64, start_time(sc, 0.05, "d_nn"), seed=3).numpy() * sc.L
+    # remove each structure's random translation (a circular mean per axis), then wrap to the nearest site
+    off = np.angle(np.exp(2j * np.pi * x / sc.a).mean(axis=1, keepdims=True)) / (2 * np.pi)
+    d = x / sc.a - off
+    d = (d - np.round(d)) * sc.a
+    assert d.std() == pytest.approx(0.05 * NN, rel=0.05)
+
+
+def test_particle_loss_at_and_time_limited_training():
+    from gbsearch.crystal.particle import loss_at, train_particle
+    model, hist = train_particle("sc", steps=10 ** 6, batch_size=2, hidden=8, layers=1, max_time=1.0, log_every=5)
+    assert hist[-1]["step"] < 10 ** 6            # stopped by max_time, with the decayed learning rate
+    val = loss_at(model, "sc", sigmas=(0.02, 0.1), n=8)
+    assert set(val) == {0.02, 0.1} and all(np.isfinite(v) and v > 0 for v in val.values())
+
+
+def test_lattice_order():
+    from gbsearch.crystal.phases import NN, lattice_order
+    assert lattice_order("sc", 0.0) == 1.0
+    # SC at sigma = a/2: the density wave is gone (exp(-pi^2/2) = 0.0072)
+    assert lattice_order("sc", 0.5 * NN) == pytest.approx(np.exp(-np.pi ** 2 / 2))
+    # in units of d_NN, BCC and FCC lose their order at the same rate (k_min d_NN = sqrt(3/2) in both)
+    assert lattice_order("bcc", 0.2 * NN) == pytest.approx(lattice_order("fcc", 0.2 * NN))
+
+
+def test_crystal_cli_displaced_start(tmp_path):
+    """Shipped particle weights, a start displaced by 5 % of d_NN, a few sampler steps; and a bad unit."""
+    import json
+    from typer.testing import CliRunner
+    from gbsearch.cli import app
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(app, ["crystal", "--phase", "fcc", "--model", "particle", "--n", "2", "--start", "0.05",
+                                   "--sampler-steps", "40", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["start_unit"] == "d_nn" and summary["count_exact_frac"] == 1.0
+    # 5 % of d_NN is an easy start: the shipped model returns the crystal
+    assert summary["ptm_atom_frac"] >= 0.95
+    res = CliRunner().invoke(app, ["crystal", "--phase", "fcc", "--model", "particle", "--n", "1", "--start", "0.05",
+                                   "--start-unit", "angstrom"])
+    assert res.exit_code != 0 and "d_nn" in res.output

@@ -22,8 +22,11 @@ def crystal(
     weights_dir: Optional[Path] = typer.Option(None, help="Weights folder (default: shipped gbsearch/data/crystal, "
                                                          "or runs/crystal with --train)."),
     n: int = typer.Option(64, "--n", help="Structures to generate."),
-    start: str = typer.Option("uniform", help="Particle model: 'uniform' random start or a displacement fraction "
-                                             "0..1 of sigma_max from the crystal."),
+    start: str = typer.Option("uniform", help="Particle model: 'uniform' random start, or the crystal with a Gaussian "
+                                             "displacement of this size (see --start-unit), e.g. 0.2."),
+    start_unit: str = typer.Option("d_nn", help="Unit of a displaced --start: d_nn (std per component as a fraction "
+                                                "of the nearest-neighbour distance) or sigma_max (fraction of the "
+                                                "schedule's sigma_max = 0.4 in fractional coordinates)."),
     method: str = typer.Option("sde", help="Particle sampler: sde (reverse SDE) or ode (probability flow)."),
     sampler_steps: Optional[int] = typer.Option(None, help="Sampler steps (voxel 60 NFE, particle 1000 from t=1)."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -56,10 +59,22 @@ def crystal(
                            "commit": E.git_commit(), "history": hist})
         typer.echo(f"trained {model} on {phase} in {time.time() - t0:.0f} s -> {E.weights_path(model, phase, wdir)}")
     t0 = time.time()
-    st = start if start == "uniform" else float(start)
-    pos = E.generate(model, phase, n, seed=seed, weights_dir=wdir, start=st, method=method, steps=sampler_steps)
+    if start == "uniform":
+        st = start
+    else:
+        from gbsearch.crystal.particle import start_time
+        try:
+            st = start_time(spec, float(start), start_unit)
+        except ValueError as e:
+            raise typer.BadParameter(f"--start/--start-unit: {e}") from None
+        if not 0.0 <= st <= 1.0:
+            raise typer.BadParameter(f"--start {start} {start_unit} is sigma = {st:.3f} sigma_max, outside [0, 1]")
+    device = "cuda" if torch.cuda.is_available() else None
+    pos = E.generate(model, phase, n, seed=seed, weights_dir=wdir, start=st, method=method, steps=sampler_steps,
+                     device=device)
     rows, summary = E.evaluate(pos, phase)
-    summary.update({"phase": phase, "model": model, "start": start, "method": method, "ideal_atoms": spec.n_atoms,
+    summary.update({"phase": phase, "model": model, "start": start,
+                    "start_unit": start_unit if start != "uniform" else None, "method": method, "ideal_atoms": spec.n_atoms,
                     "generate_s": round(time.time() - t0, 1)})
     typer.echo(json.dumps(summary, indent=1))
     if out is not None:

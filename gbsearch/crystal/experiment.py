@@ -113,8 +113,9 @@ def fig4(samples: dict, out) -> None:
     plt.close(fig)
 
 
-def fig2(sweep: dict, out) -> None:
-    """sweep[phase][fraction] = (start positions, output positions)."""
+def fig2(sweep: dict, out, unit: str = "d_nn") -> None:
+    """sweep[phase][fraction] = (start positions, output positions); unit: what the fraction is
+    a fraction of (d_nn: the nearest-neighbour distance; sigma_max)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -133,7 +134,7 @@ def fig2(sweep: dict, out) -> None:
             ax[1, j].plot(r, g, color=c, label=f"{int(round(f * 100))} %")
         ax[0, j].set(title=f"{ph.upper()}: starts", xlabel="r (Å)", ylabel="g(r)")
         ax[1, j].set(title=f"{ph.upper()}: particle-model outputs", xlabel="r (Å)", ylabel="g(r)")
-        ax[0, j].legend(fontsize=7, title="displacement")
+        ax[0, j].legend(fontsize=7, title="displacement\n(std, × d_NN)" if unit == "d_nn" else "displacement\n(× sigma_max)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -284,6 +284,24 @@ def sample_particle(model: ParticleScoreNet, n: int, n_atoms: int, steps: int = 
     return torch.cat(outs)
 
 
+DISPLACEMENT_UNITS = ("d_nn", "sigma_max")
+
+
+def start_time(spec: PhaseSpec | str, displacement: float, unit: str = "d_nn", sigma_max: float = 0.4) -> float:
+    """The schedule time t (= sigma / sigma_max) of a start displaced by ``displacement`` in ``unit``.
+
+    d_nn: Gaussian displacement of std ``displacement`` × nearest-neighbour distance per Cartesian
+    component, a measure of disorder that does not depend on the supercell; sigma_max: a fraction
+    of the schedule's sigma_max (fractional coordinates), which does: 20 % of sigma_max is 0.32
+    lattice spacings in the 4×4×4 SC cell but 0.16 in a 2×2×2 one."""
+    spec = phase_spec(spec) if isinstance(spec, str) else spec
+    if unit == "sigma_max":
+        return float(displacement)
+    if unit == "d_nn":
+        return float(displacement) * NN / (sigma_max * spec.L)
+    raise ValueError(f"displacement unit must be one of {DISPLACEMENT_UNITS}, got {unit!r}")
+
+
 def displaced_starts(spec: PhaseSpec, n: int, fraction: float, seed: int = 0) -> torch.Tensor:
     """n crystals (random translation/op) displaced by sigma_max * fraction * eps (fractional)."""
     gen = torch.Generator().manual_seed(seed)

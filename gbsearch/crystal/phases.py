@@ -53,6 +53,19 @@ PHASES = {
 }
 
 
+# length of the shortest reciprocal-lattice vector (cycles/Å × a): SC (100), BCC (110), FCC (111)
+K_MIN_A = {"sc": 1.0, "bcc": np.sqrt(2.0), "fcc": np.sqrt(3.0)}
+
+
+def lattice_order(spec: PhaseSpec | str, sigma_A: float) -> float:
+    """How much of the crystal's strongest density wave survives a Gaussian displacement of
+    std sigma_A (Å) per component: the Debye-Waller factor exp(-2 pi^2 sigma^2 k^2) at the
+    shortest reciprocal-lattice vector (1 = perfect crystal, ~0 = uniform random)."""
+    spec = phase_spec(spec) if isinstance(spec, str) else spec
+    k = K_MIN_A[spec.name] / spec.a
+    return float(np.exp(-2 * np.pi ** 2 * sigma_A ** 2 * k ** 2))
+
+
 def phase_spec(name: str) -> PhaseSpec:
     try:
         return PHASES[name.lower()]
