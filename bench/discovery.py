@@ -153,6 +153,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a second, independent set)")
     ap.add_argument("--nfe", type=int, default=60, help="solver steps per candidate")
+    ap.add_argument("--anneal-steps", type=int, default=0,
+                    help="MD steps (1500 K) before each candidate's CG; 0 = CG only, the paper's method")
     ap.add_argument("--reference-trials", type=int, default=4, help="reference trials timed in this run")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/discovery")
@@ -185,7 +187,7 @@ def main() -> None:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             folder = out / f"seed{seed}"
             run_campaign(a.misorientation, candidates=a.candidates, out=folder, model=a.model,
-                         seed=seed, client=client, progress=True, nfe=a.nfe)
+                         seed=seed, client=client, progress=True, nfe=a.nfe, anneal_steps=a.anneal_steps)
             df = campaign_table(CampaignDB(folder / "campaign.db"))
             d = df[df.source == "diffusion"].sort_values("trial").copy()
             d["seed"] = seed
@@ -200,7 +202,7 @@ def main() -> None:
     diff = pd.concat(frames, ignore_index=True)
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
                     {"model": a.model, "candidates_per_seed": a.candidates, "seeds": a.seeds,
-                     "first_seed": a.first_seed, "nfe": a.nfe})
+                     "first_seed": a.first_seed, "nfe": a.nfe, "anneal_steps": a.anneal_steps})
     write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
 

@@ -22,6 +22,8 @@ CAMPAIGN_KEYS = {
     "candidates": ((int,), "diffusion candidates to relax"),
     "seed": ((int,), "seed of the candidate generation"),
     "nfe": ((int,), "solver steps (network evaluations) per candidate"),
+    "anneal_temperature": ((int, float), "temperature (K) of the NVT anneal before CG"),
+    "anneal_steps": ((int,), "MD steps (2 fs) of that anneal; 0 = CG only"),
     "out": ((str,), "campaign folder"),
     "model": ((str,), "model checkpoint (default: bundled for the boundary)"),
     "database": ((str,), "ASE database URL (default OUT/campaign.db)"),

@@ -49,6 +49,7 @@ class RelaxResult:
     fmax: float                    # eV/Å, largest force component on a free atom at the end
     wall_s: float
     upper_dz: float                # Å, rigid z translation of the upper fixed grain
+    md_steps: int = 0              # MD steps actually run before CG (0: no anneal)
 
 
 def _preload_mpi() -> None:
@@ -174,7 +175,9 @@ class LammpsEngine:
         self._cmd("\n".join(cmds))
         z_upper0 = atoms.positions[fixed_upper, 2].mean() if fixed_upper.any() else 0.0
 
-        if anneal is not None and anneal.steps > 0:
+        # (a GB region with fewer than two free atoms has no temperature to set: CG only)
+        md_steps = anneal.steps if anneal is not None and anneal.steps > 0 and free.sum() >= 2 else 0
+        if md_steps:
             self._cmd(f"""
                 group mobile id {_group_ids(free)}
                 timestep {anneal.timestep}
@@ -192,7 +195,7 @@ class LammpsEngine:
         dz = positions[fixed_upper, 2].mean() - z_upper0 if fixed_upper.any() else 0.0
         return RelaxResult(positions=positions, energies=energies, energy=float(energies.sum()),
                            iterations=iterations, fmax=fmax,
-                           wall_s=time.perf_counter() - t0, upper_dz=float(dz))
+                           wall_s=time.perf_counter() - t0, upper_dz=float(dz), md_steps=md_steps)
 
     def bulk_bcc(self, a_guess: float = 3.1648) -> tuple[float, float]:
         """Equilibrium BCC lattice constant (Å) and cohesive energy (eV/atom) of the potential."""

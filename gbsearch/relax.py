@@ -22,7 +22,8 @@ def relax(atoms: Atoms, settings: RelaxSettings | None = None, anneal: AnnealSet
     """Relax a GB slab with LAMMPS CG and return a new relaxed ``Atoms``.
 
     ``info`` gets ``gamma_J_m2`` (J/m²), ``n_frac`` ([n] in [0, 1)), ``energy_eV``,
-    ``iterations``, ``fmax_eV_A``, ``relax_s``, ``upper_dz_A`` and ``merged_atoms``; per-atom
+    ``iterations``, ``fmax_eV_A``, ``relax_s``, ``upper_dz_A``, ``md_steps`` (of the anneal, if
+    any: 0 when none ran, e.g. with fewer than two free atoms) and ``merged_atoms``; per-atom
     energies (eV) go to ``arrays["energy"]``. Overlapping atoms are merged (or rejected).
     """
     cleaned, merged = prepare(atoms, overlaps)
@@ -39,6 +40,7 @@ def relax(atoms: Atoms, settings: RelaxSettings | None = None, anneal: AnnealSet
         "relax_s": result.wall_s,
         "upper_dz_A": result.upper_dz,
         "merged_atoms": merged,
+        "md_steps": result.md_steps,
     })
     if "n_plane" in out.info:
         out.info["gamma_J_m2"] = gb_energy(out, result.energies, e_coh)

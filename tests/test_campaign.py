@@ -47,6 +47,27 @@ def test_full_chain_on_a_tiny_box(tmp_path, tiny_model, client):
         assert np.isfinite(atoms.info["gamma_J_m2"])
     gammas = [a.info["gamma_J_m2"] for a in res.structures]
     assert gammas == sorted(gammas)
+    import json
+    assert json.loads((out / "campaign.json").read_text())["anneal"] == [1500.0, 5000]   # the default
+
+
+def test_candidates_are_annealed_before_cg(tiny_model):
+    from gbsearch.campaign import anneal_for, relax_candidate
+    from gbsearch.gb_model import GBGenerator
+    slab = GBGenerator.load(tiny_model, device="cpu").template.build(shift=(0.3, 0.2))
+    annealed = relax_candidate(slab, 4, None, anneal_for(4, 0, 1500.0, 300))
+    plain = relax_candidate(slab, 4, None, anneal_for(4, 0, 1500.0, 0))
+    assert annealed["status"] == plain["status"] == "ok"
+    assert annealed["spec"]["md_steps"] == annealed["atoms"].info["md_steps"] == 300
+    assert annealed["spec"]["md_seed"] == 5 and anneal_for(4, 1, 1500.0, 300).seed != 5
+    assert "md_steps" not in plain["spec"] and plain["atoms"].info["md_steps"] == 0
+    assert annealed["atoms"].info["gamma_J_m2"] != plain["atoms"].info["gamma_J_m2"]
+    # one free atom has no temperature: CG only, and recorded as such
+    fixed = np.isin(slab.arrays["region"], FIXED_REGIONS)
+    keep = fixed.copy()
+    keep[np.flatnonzero(~fixed)[0]] = True
+    rec = relax_candidate(slab[keep], 0, None, anneal_for(0, 0, 1500.0, 300))
+    assert rec["status"] == "ok" and "md_steps" not in rec["spec"] and rec["atoms"].info["md_steps"] == 0
 
 
 def test_candidates_keep_fixed_grains_exactly(tiny_model):
@@ -72,10 +93,18 @@ def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
     rows = {r.trial: r.id for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
     assert sorted(rows) == [0, 1] and rows[0] == first[0]       # row 0 untouched, 1 redone
     # Resuming with other generation settings would mix two samplers' candidates: refused.
-    with pytest.raises(InputError, match="another model, seed or nfe"):
+    with pytest.raises(InputError, match="another nfe 60 \\(asked: 20\\)"):
         run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, nfe=20)
+    # ... and so would relaxing the rest another way
+    with pytest.raises(InputError, match="another anneal"):
+        run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, anneal_steps=0)
     with pytest.raises(InputError, match="nfe must be at least 1"):
         run_campaign(36.87, candidates=2, out=tmp_path / "x", model=tiny_model, client=client, progress=False, nfe=0)
+    with pytest.raises(InputError, match="anneal steps"):
+        run_campaign(36.87, candidates=2, out=tmp_path / "x", model=tiny_model, progress=False, anneal_steps=-5)
+    with pytest.raises(InputError, match="anneal temperature"):
+        run_campaign(36.87, candidates=2, out=tmp_path / "x", model=tiny_model, progress=False,
+                     anneal_temperature=-300)
     assert not (tmp_path / "x").exists()
 
 
@@ -120,8 +149,10 @@ def test_a_candidate_that_cannot_be_relaxed_is_recorded_and_the_campaign_goes_on
     bad = template.build()
     bad.positions[len(bad) // 2, 2] = bad.cell[2, 2] + 2.0     # a decoded atom beyond the open z edge
     write(out / "candidates.extxyz", [good, bad], format="extxyz")
+    # a campaign.json from before nfe and anneal were recorded: 60 NFE, CG only
     (out / "campaign.json").write_text(json.dumps({"model": str(tiny_model), "candidates": 2, "seed": 0}))
-    res = run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False)
+    res = run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False,
+                       anneal_steps=0)
     rows = {r.trial: r for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
     assert rows[0].status == "ok" and len(res.structures) == 1
     assert rows[1].status == "failed" and "outside the cell" in rows[1].data["error"]

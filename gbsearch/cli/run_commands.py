@@ -8,7 +8,7 @@ import typer
 
 from gbsearch.cli import app
 
-DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0}     # nfe: run_campaign's DEFAULT_NFE
+DEFAULTS = {"misorientation": 36.87, "candidates": 8, "seed": 0}     # nfe, anneal: run_campaign's defaults
 
 
 @app.command()
@@ -23,6 +23,8 @@ def run(
     database: Optional[str] = typer.Option(None, help="ASE database URL [default: OUT/campaign.db]."),
     seed: Optional[int] = typer.Option(None, help="Seed of the candidate generation [default: 0]."),
     nfe: Optional[int] = typer.Option(None, "--nfe", help="Solver steps (network evaluations) per candidate [default: 60]; generation time scales with it."),
+    anneal_temperature: Optional[float] = typer.Option(None, "--anneal-temperature", help="Temperature (K) of the short NVT anneal before CG [default: 1500]."),
+    anneal_steps: Optional[int] = typer.Option(None, "--anneal-steps", help="MD steps (2 fs) of that anneal per candidate; 0 = CG only, as in the paper [default: 5000]."),
     train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
 ):
     """Search a GB: in-paint candidates, relax them in parallel, tabulate γ_GB against [n]
@@ -30,7 +32,8 @@ def run(
     from gbsearch.campaign import run_campaign
 
     given = dict(misorientation=misorientation, candidates=candidates, out=out, model=model,
-                 scheduler=scheduler, workers=workers, database=database, seed=seed, nfe=nfe)
+                 scheduler=scheduler, workers=workers, database=database, seed=seed, nfe=nfe,
+                 anneal_temperature=anneal_temperature, anneal_steps=anneal_steps)
     cfg = {}
     if config is not None:
         from gbsearch.cluster_config import load_campaign_config
@@ -49,7 +52,8 @@ def run(
     try:
         res = run_campaign(opt["misorientation"], opt["candidates"], opt["out"], opt["model"], opt["scheduler"],
                            opt["workers"], opt["seed"], opt["database"], client=client,
-                           relax_settings=relax_settings, nfe=opt["nfe"])
+                           relax_settings=relax_settings, nfe=opt["nfe"],
+                           anneal_temperature=opt["anneal_temperature"], anneal_steps=opt["anneal_steps"])
     finally:
         if client is not None:
             client.close()
