@@ -103,10 +103,11 @@ def tables(phases, a) -> str:
     def pct(x):
         return f"{100 * x:.1f} %"
     lines = ["| phase | model / start | samples | exact atom count | atoms identified as target (PTM) | "
-             "samples with ≥ 95 % identified | wall s |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "samples with ≥ 95 % identified | atoms in collapsed pairs | wall s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     sweep = ["| phase | displacement (std) | σ / σ_max | σ (Å) | lattice order left in the start | "
-             "starts identified | outputs identified | output samples with ≥ 95 % | samples |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "starts identified | outputs identified | output samples with ≥ 95 % | output atoms in collapsed pairs | "
+             "samples |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ph in phases:
         r = json.loads((Path(a.out_dir) / f"{ph}.json").read_text())
         for key, label in (("voxel", "voxel"), ("particle_uniform_sde", "particle, uniform start, SDE"),
@@ -114,14 +115,16 @@ def tables(phases, a) -> str:
             if key in r:
                 m = r[key]
                 lines.append(f"| {ph.upper()} | {label} | {m['n_samples']} | {pct(m['count_exact_frac'])} | "
-                             f"{pct(m['ptm_atom_frac'])} | {pct(m['samples_ptm_ge_95'])} | {m.get('seconds')} |")
+                             f"{pct(m['ptm_atom_frac'])} | {pct(m['samples_ptm_ge_95'])} | "
+                             f"{pct(m.get('close_pair_atom_frac', float('nan')))} | {m.get('seconds')} |")
         rows = [v for k, v in r.items() if k.startswith("displaced_")]
         for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"])):
             o = v["output"]
             unit = "× d_NN" if v["unit"] == "d_nn" else "× σ_max"
             sweep.append(f"| {ph.upper()} | {v['displacement']:g} {unit} | {v['t_start']:.3f} | {v['sigma_A']:.2f} | "
                          f"{v['lattice_order']:.3f} | {pct(v['start']['ptm_atom_frac'])} | {pct(o['ptm_atom_frac'])} | "
-                         f"{pct(o['samples_ptm_ge_95'])} | {o['n_samples']} |")
+                         f"{pct(o['samples_ptm_ge_95'])} | {pct(o.get('close_pair_atom_frac', float('nan')))} | "
+                         f"{o['n_samples']} |")
     return "\n".join(lines) + "\n\n" + "\n".join(sweep)
 
 
@@ -162,6 +165,7 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--figures-only", action="store_true")
+    p.add_argument("--tables-only", action="store_true", help="print the README tables from <out-dir>/<phase>.json")
     p.add_argument("--skip-voxel", action="store_true", help="particle rows only (rows already in <out-dir> are kept)")
     p.add_argument("--skip-particle", action="store_true", help="voxel rows only (rows already in <out-dir> are kept)")
     p.add_argument("--device", default=None, help="where the particle network samples, e.g. cuda")
@@ -172,6 +176,9 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     phases = a.phases.split(",")
+    if a.tables_only:
+        print(tables(phases, a))
+        return
     if not a.figures_only:
         for ph in phases:
             if not a.metrics_only:

@@ -90,7 +90,7 @@ def time_reference_trials(client, k: int, misorientation: float) -> list[float]:
     return [r["wall_s"] for r in res]
 
 
-def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta) -> None:
+def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, anneal_steps: int = 0) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -113,7 +113,8 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta) ->
     ax.set_xlim(-0.05, 1.0)
     top = min(max(ok.gamma_J_m2.max() if len(ok) else 3.5, ref.gamma_J_m2.max()), 6.0)
     ax.set_ylim(env.gamma_J_m2.min() - 0.2, top + 0.1)
-    ax.set_title("Σ5(100) twist, W: held-out discovery", fontsize=10)
+    how = f"{anneal_steps} MD steps at 1500 K + CG" if anneal_steps else "CG only"
+    ax.set_title(f"Σ5(100) twist, W: held-out discovery ({len(ok)} candidates, {how})", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
@@ -124,8 +125,8 @@ def merge(dirs, misorientation: float, out: Path) -> None:
     """Recompute every figure over the seeds of several runs (e.g. split over GPU calls)."""
     runs = [json.loads((Path(d) / "discovery.json").read_text()) for d in dirs]
     diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
-    for key in ("model", "candidates_per_seed", "nfe", "training_window"):
-        if len({json.dumps(r[key]) for r in runs}) > 1:
+    for key in ("model", "candidates_per_seed", "nfe", "training_window", "anneal_steps"):
+        if len({json.dumps(r.get(key, 0)) for r in runs}) > 1:
             raise SystemExit(f"cannot merge runs with different {key}: {[r[key] for r in runs]}")
     per_seed = [s for r in runs for s in r["per_seed"]]
     if len({s["seed"] for s in per_seed}) < len(per_seed):
@@ -141,7 +142,8 @@ def merge(dirs, misorientation: float, out: Path) -> None:
                     sum(r["wall_time"]["reference_block_s"] for r in runs), ref, lower_envelope(ref), gs, meta,
                     window, {"model": runs[0]["model"], "candidates_per_seed": runs[0]["candidates_per_seed"],
                              "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
-                             "nfe": runs[0]["nfe"], "merged_from": [str(d) for d in dirs]})
+                             "nfe": runs[0]["nfe"], "anneal_steps": runs[0].get("anneal_steps", 0),
+                             "merged_from": [str(d) for d in dirs]})
     write_and_print(res, diff, ref, window, out, gs, meta)
 
 
@@ -255,7 +257,8 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
     rc = res["relaxations_to_ground_state"]
     (out / "discovery.json").write_text(json.dumps(res, indent=2))
     diff.to_csv(out / "diffusion_candidates.csv", index=False)
-    plot(ref, diff, window, out / "discovery.png", (gs.n_frac, gs.gamma_J_m2), (meta_n, meta_g))
+    plot(ref, diff, window, out / "discovery.png", (gs.n_frac, gs.gamma_J_m2), (meta_n, meta_g),
+         res.get("anneal_steps") or 0)
 
     def fmt(v):
         return "no candidate at that [n]" if v is None else f"{v:.4f}"

@@ -1,7 +1,7 @@
 """End to end through the Python API: search the Σ5(100) twist GB of W with the bundled
 model, compare with the bundled grand-canonical reference, write the best structure.
 
-    python examples/search_sigma5.py [--candidates 8] [--out runs/example]
+    python examples/search_sigma5.py [--candidates 12] [--out runs/example]
 """
 import argparse
 
@@ -11,7 +11,7 @@ import gbsearch
 from gbsearch.reference_data import load_reference_dataset
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--candidates", type=int, default=8)
+ap.add_argument("--candidates", type=int, default=12)
 ap.add_argument("--out", default="runs/example")
 args = ap.parse_args()
 

@@ -93,8 +93,8 @@ def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
     rows = {r.trial: r.id for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
     assert sorted(rows) == [0, 1] and rows[0] == first[0]       # row 0 untouched, 1 redone
     # Resuming with other generation settings would mix two samplers' candidates: refused.
-    with pytest.raises(InputError, match="another nfe 60 \\(asked: 20\\)"):
-        run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, nfe=20)
+    with pytest.raises(InputError, match="another nfe 20 \\(asked: 30\\)"):
+        run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, nfe=30)
     # ... and so would relaxing the rest another way
     with pytest.raises(InputError, match="another anneal"):
         run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False, anneal_steps=0)
@@ -152,7 +152,7 @@ def test_a_candidate_that_cannot_be_relaxed_is_recorded_and_the_campaign_goes_on
     # a campaign.json from before nfe and anneal were recorded: 60 NFE, CG only
     (out / "campaign.json").write_text(json.dumps({"model": str(tiny_model), "candidates": 2, "seed": 0}))
     res = run_campaign(36.87, candidates=2, out=out, model=tiny_model, client=client, progress=False,
-                       anneal_steps=0)
+                       nfe=60, anneal_steps=0)
     rows = {r.trial: r for r in CampaignDB(out / "campaign.db").rows(source="diffusion")}
     assert rows[0].status == "ok" and len(res.structures) == 1
     assert rows[1].status == "failed" and "outside the cell" in rows[1].data["error"]

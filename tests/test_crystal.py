@@ -26,6 +26,11 @@ def test_metrics_perfect_and_disordered(phase):
     assert not missing["count_exact"] and missing["ptm_fraction"] < 1.0
     r, g = M.rdf(perfect_crystal(spec), spec.L)
     assert r[np.nonzero(g > 0)[0][0]] == pytest.approx(2.74, abs=0.15)   # first shell at the NN distance
+    # a collapsed pair: one atom moved onto another (0.1 Å away, across the periodic boundary)
+    assert m["close_pair_fraction"] == 0.0
+    pos = perfect_crystal(spec).copy()
+    pos[1] = pos[0] + np.array([-0.1, 0.0, 0.0])
+    assert M.structure_metrics(pos, spec)["close_pair_fraction"] == pytest.approx(2 / spec.n_atoms)
 
 
 def test_summarize():

@@ -115,10 +115,14 @@ def fig4(samples: dict, out) -> None:
 
 def fig2(sweep: dict, out, unit: str = "d_nn") -> None:
     """sweep[phase][fraction] = (start positions, output positions); unit: what the fraction is
-    a fraction of (d_nn: the nearest-neighbour distance; sigma_max)."""
+    a fraction of (d_nn: the nearest-neighbour distance; sigma_max). g(r) is drawn from half the
+    nearest-neighbour distance on: below it, the few collapsed pairs of the outputs (and chance
+    close pairs of random starts) give spikes of hundreds in tiny shells; their share of atoms
+    is written in the legend instead."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from .phases import NN
     phases = list(sweep)
     fig, ax = plt.subplots(2, len(phases), figsize=(4.2 * len(phases), 7.5), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -128,13 +132,16 @@ def fig2(sweep: dict, out, unit: str = "d_nn") -> None:
         for k, f in enumerate(fr):
             starts, outs = sweep[ph][f]
             c = cmap(k / max(len(fr) - 1, 1))
-            r, g = _rdf_mean(starts, spec)
-            ax[0, j].plot(r, g, color=c, label=f"{int(round(f * 100))} %")
-            r, g = _rdf_mean(outs, spec)
-            ax[1, j].plot(r, g, color=c, label=f"{int(round(f * 100))} %")
-        ax[0, j].set(title=f"{ph.upper()}: starts", xlabel="r (Å)", ylabel="g(r)")
-        ax[1, j].set(title=f"{ph.upper()}: particle-model outputs", xlabel="r (Å)", ylabel="g(r)")
-        ax[0, j].legend(fontsize=7, title="displacement\n(std, × d_NN)" if unit == "d_nn" else "displacement\n(× sigma_max)")
+            for row, pos in ((0, starts), (1, outs)):
+                r, g = _rdf_mean(pos, spec)
+                keep = r >= 0.5 * NN
+                pairs = np.mean([M.close_pair_fraction(p, spec.L) for p in pos])
+                ax[row, j].plot(r[keep], g[keep], color=c,
+                                label=f"{int(round(f * 100))} %" + (f" ({100 * pairs:.0f} % in pairs)" if pairs else ""))
+        ax[0, j].set(title=f"{ph.upper()}: starts", xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
+        ax[1, j].set(title=f"{ph.upper()}: particle-model outputs", xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
+        ax[0, j].legend(fontsize=6.5, title="displacement\n(std, × d_NN)" if unit == "d_nn" else "displacement\n(× sigma_max)")
+        ax[1, j].legend(fontsize=6.5, title=f"atoms closer than {0.5 * NN:.2f} Å")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -73,6 +73,19 @@ def ptm_fraction(pos: np.ndarray, L: float, phase: str, rmsd_cutoff: float = 0.1
     return float(np.mean(st == int(target)))
 
 
+def close_pair_fraction(pos: np.ndarray, L: float, r_min: float = 0.5 * NN) -> float:
+    """Fraction of atoms with another atom closer than r_min (Å; default half the nearest-neighbour
+    distance): collapsed pairs, which a fixed-N particle model leaves behind as a doubly occupied
+    site plus a vacancy elsewhere."""
+    import freud
+    if len(pos) < 2:
+        return 0.0
+    box = _box(L)
+    p = _centered(pos, L)
+    nl = freud.locality.AABBQuery(box, p).query(p, {"r_max": r_min, "exclude_ii": True}).toNeighborList()
+    return float(len(np.unique(nl.query_point_indices)) / len(pos))
+
+
 def structure_metrics(pos: np.ndarray, spec: PhaseSpec | str) -> dict:
     """Metrics of one structure (Cartesian positions in the periodic cube of spec)."""
     spec = phase_spec(spec) if isinstance(spec, str) else spec
@@ -81,6 +94,7 @@ def structure_metrics(pos: np.ndarray, spec: PhaseSpec | str) -> dict:
         "n_atoms": int(len(pos)),
         "count_exact": bool(len(pos) == spec.n_atoms),
         "ptm_fraction": ptm_fraction(pos, spec.L, spec.name),
+        "close_pair_fraction": close_pair_fraction(pos, spec.L),
         "q4_mean": float(q4.mean()) if len(q4) else float("nan"),
         "q6_mean": float(q6.mean()) if len(q6) else float("nan"),
     }
@@ -100,4 +114,5 @@ def summarize(rows: list[dict], ptm_ok: float = 0.95) -> dict:
         "ptm_atom_frac": ident / max(tot_atoms, 1),
         "ptm_mean_per_sample": float(np.mean([r["ptm_fraction"] for r in rows])),
         f"samples_ptm_ge_{int(ptm_ok * 100)}": sum(r["ptm_fraction"] >= ptm_ok for r in rows) / n,
+        "close_pair_atom_frac": sum(r.get("close_pair_fraction", 0.0) * r["n_atoms"] for r in rows) / max(tot_atoms, 1),
     }
