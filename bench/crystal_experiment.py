@@ -27,9 +27,9 @@ from gbsearch.crystal import experiment as E
 from gbsearch.crystal.phases import phase_spec, perfect_crystal, augmented
 
 
-def generate_phase(ph: str, a) -> tuple[dict, dict]:
-    """Positions of every row (Å) and the wall seconds of each; metrics come later (evaluate_phase)
-    so that generation can run on a GPU machine without OVITO."""
+def generate_phase(ph: str, a) -> None:
+    """Writes <out-dir>/<phase>.npz (positions of every row, Å) and the wall seconds of each;
+    metrics come later (evaluate_phase) so that generation can run on a GPU machine without OVITO."""
     spec = phase_spec(ph)
     pos, secs = {}, {}
     d = Path(a.out_dir)
@@ -65,12 +65,11 @@ def generate_phase(ph: str, a) -> tuple[dict, dict]:
     d.mkdir(parents=True, exist_ok=True)
     np.savez(d / f"{ph}.npz", **{k: np.array(v, dtype=object) for k, v in pos.items()})
     (d / f"{ph}.json").write_text(json.dumps({"seconds": secs, "particle_steps": a.particle_steps}, indent=1))
-    return pos, secs
 
 
 def evaluate_phase(ph: str, a) -> dict:
     """Metrics of every row of <out-dir>/<phase>.npz; writes <phase>.json (keeps the seconds)."""
-    from gbsearch.crystal.particle import start_time
+    from gbsearch.crystal.particle import SIGMA_MAX, start_time
     from gbsearch.crystal.phases import lattice_order
     spec = phase_spec(ph)
     d = Path(a.out_dir)
@@ -86,8 +85,9 @@ def evaluate_phase(ph: str, a) -> dict:
             unit = "d_nn" if prefix == "d" else "sigma_max"
             name = f"displaced_{int(round(f * 100))}" + ("_dnn" if prefix == "d" else "")
             t0 = start_time(ph, f, unit)
-            out[name] = {"unit": unit, "displacement": f, "t_start": t0, "sigma_A": 0.4 * t0 * spec.L,
-                         "lattice_order": lattice_order(spec, 0.4 * t0 * spec.L),
+            sigma_A = SIGMA_MAX * t0 * spec.L
+            out[name] = {"unit": unit, "displacement": f, "t_start": t0, "sigma_A": sigma_A,
+                         "lattice_order": lattice_order(spec, sigma_A),
                          "start": E.evaluate(list(z[f"{prefix}start_{f}"]), ph)[1],
                          "output": E.evaluate(list(z[key]), ph)[1], "seconds": secs.get(key)}
             print(ph, name, out[name], flush=True)

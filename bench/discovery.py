@@ -127,7 +127,7 @@ def merge(dirs, misorientation: float, out: Path) -> None:
     diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
     for key in ("model", "candidates_per_seed", "nfe", "training_window", "anneal_steps"):
         if len({json.dumps(r.get(key, 0)) for r in runs}) > 1:
-            raise SystemExit(f"cannot merge runs with different {key}: {[r[key] for r in runs]}")
+            raise SystemExit(f"cannot merge runs with different {key}: {[r.get(key, 0) for r in runs]}")
     per_seed = [s for r in runs for s in r["per_seed"]]
     if len({s["seed"] for s in per_seed}) < len(per_seed):
         raise SystemExit("cannot merge: a seed appears in two runs")
@@ -215,12 +215,9 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
     hits = [s["first_gs_hit"] for s in per_seed]
     reached = [h for h in hits if h is not None]
     cand_s = [s["generate_s_per_candidate"] + s["relax_s_per_candidate"] for s in per_seed]
-    # a seed that never reached the ground state counts as "more than its candidates": the
-    # median is defined once more than half of the seeds reached it
-    ordered = sorted(hits, key=lambda h: np.inf if h is None else h)
-    median = ordered[len(ordered) // 2] if len(ordered) % 2 else None
-    if len(ordered) % 2 == 0 and ordered and ordered[len(ordered) // 2] is not None:
-        median = (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    # a seed that never reached the ground state counts as "more than its candidates" (inf):
+    # the median is defined (finite) once more than half of the seeds reached it
+    median = float(np.median([np.inf if h is None else h for h in hits])) if hits else np.inf
     res = dict(run_info) | {
         "training_window": list(window), "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
         "reference": {"ground_state": {"n_frac": float(gs.n_frac), "gamma_J_m2": float(gs.gamma_J_m2)},
@@ -232,7 +229,7 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
                                    "reference": float(near_envelope(ref, env).mean())},
         "relaxations_to_ground_state": {
             "diffusion_per_seed": hits,
-            "diffusion_median": None if median is None else float(median),
+            "diffusion_median": median if np.isfinite(median) else None,
             "diffusion_reached_in": f"{len(reached)} of {len(hits)} seeds",
             "reference": reference_cost(ref, gs.gamma_J_m2)},
         "wall_time": {"per_candidate_s": float(np.mean(cand_s)),

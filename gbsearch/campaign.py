@@ -29,8 +29,8 @@ DEFAULT_NFE = 20
 DEFAULT_CANDIDATES = 12
 LEGACY_NFE = 60       # campaign.json files written before nfe was recorded
 # Short NVT anneal of each candidate's free atoms before CG (K, MD steps of 2 fs), as the
-# reference search does: on the default run's 8 candidates it lowered every relaxed γ, the best
-# from 2.944 to 2.503 J/m², for ~10 s of MD per candidate on one core. 0 steps = CG only (the paper).
+# reference search does: on the 8 candidates of the earlier default (60 NFE) it lowered every
+# relaxed γ, the best from 2.944 to 2.503 J/m² (bench/bench_anneal.py). 0 steps = CG only (the paper).
 DEFAULT_ANNEAL_TEMPERATURE = 1500.0
 DEFAULT_ANNEAL_STEPS = 5000
 

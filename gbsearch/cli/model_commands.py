@@ -70,11 +70,12 @@ def generate(
     output: Path = typer.Option(Path("candidates.extxyz"), "--output", "-o"),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(16),
-    nfe: int = typer.Option(60, "--nfe", min=1, help="Solver steps (network evaluations) per candidate."),
+    nfe: Optional[int] = typer.Option(None, "--nfe", min=1, help="Solver steps (network evaluations) per candidate [default: 20, as `gbsearch run`; SPEC: 60]."),
 ):
     """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
     from ase.io import write
 
+    from gbsearch.campaign import DEFAULT_NFE
     from gbsearch.gb_model import GBGenerator, bundled_model
     from gbsearch.io_utils import writable_path
 
@@ -85,7 +86,7 @@ def generate(
                          "and `gbsearch train`, then pass --model")
     writable_path(output)
     gen = GBGenerator.load(path)
-    cands = gen.generate(n, seed=seed, batch_size=batch_size, steps=nfe, progress=True)
+    cands = gen.generate(n, seed=seed, batch_size=batch_size, steps=nfe or DEFAULT_NFE, progress=True)
     write(output, cands, format="extxyz")
     from gbsearch.gb_properties import atom_fraction
     fr = [atom_fraction(c) for c in cands]

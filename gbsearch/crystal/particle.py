@@ -42,6 +42,9 @@ from torch import nn
 from .phases import NN, PhaseSpec, cubic_ops, perfect_fractional, phase_spec
 
 
+SIGMA_MAX = 0.4      # fractional coordinates: the VE schedule's end, close to uniform
+
+
 @dataclass
 class ParticleConfig:
     hidden: int = 32
@@ -50,7 +53,7 @@ class ParticleConfig:
     fourier_scale: float = 4.0
     cutoff: float = 1.35 * NN       # Å
     L: float = 10.0                 # cell edge (Å), set per phase
-    sigma_max: float = 0.4
+    sigma_max: float = SIGMA_MAX
     sigma_min: float = 1e-3
     free_head: int = 0              # 1: add a free per-edge 3-vector to the edge-vector sum
     dir_fourier: int = 0            # 1: also random Fourier features of the edge-vector components
@@ -174,8 +177,12 @@ def dsm_loss(model: ParticleScoreNet, x0: torch.Tensor, gen: torch.Generator,
         s_f = a + (b - a) * torch.rand(B, generator=gen)
         sigma = torch.where(torch.rand(B, generator=gen) < focus, s_f, sigma)
     # random numbers come from the CPU generator (same stream on every device)
-    eps = torch.randn(x0.shape, generator=gen).to(x0.device)
-    sigma = sigma.to(x0.device)
+    eps = torch.randn(x0.shape, generator=gen)
+    return eps_mse(model, x0, sigma.to(x0.device), eps.to(x0.device))
+
+
+def eps_mse(model: ParticleScoreNet, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted eps for x0 noised by sigma [B] * eps (wrapped)."""
     xt = torch.remainder(x0 + sigma[:, None, None] * eps, 1.0)
     return ((model(xt, sigma) - eps) ** 2).mean()
 
@@ -252,7 +259,8 @@ def sample_particle(model: ParticleScoreNet, n: int, n_atoms: int, steps: int = 
     [n, N, 3] fractional (e.g. the crystal displaced by sigma_max * t_start * eps).
     method: "ode" (probability flow, Euler) or "sde" (reverse SDE, Euler-Maruyama).
     Ends with one Tweedie denoising step at sigma_min. device: where the network runs (default:
-    the model's); random numbers come from a CPU generator, so a seed gives the same noise anywhere.
+    the model's; the model is moved there and left there); random numbers come from a CPU
+    generator, so a seed gives the same noise anywhere.
     """
     if method not in ("ode", "sde"):
         raise ValueError("method must be 'ode' or 'sde'")
@@ -287,7 +295,7 @@ def sample_particle(model: ParticleScoreNet, n: int, n_atoms: int, steps: int = 
 DISPLACEMENT_UNITS = ("d_nn", "sigma_max")
 
 
-def start_time(spec: PhaseSpec | str, displacement: float, unit: str = "d_nn", sigma_max: float = 0.4) -> float:
+def start_time(spec: PhaseSpec | str, displacement: float, unit: str = "d_nn") -> float:
     """The schedule time t (= sigma / sigma_max) of a start displaced by ``displacement`` in ``unit``.
 
     d_nn: Gaussian displacement of std ``displacement`` × nearest-neighbour distance per Cartesian
@@ -298,7 +306,7 @@ def start_time(spec: PhaseSpec | str, displacement: float, unit: str = "d_nn", s
     if unit == "sigma_max":
         return float(displacement)
     if unit == "d_nn":
-        return float(displacement) * NN / (sigma_max * spec.L)
+        return float(displacement) * NN / (SIGMA_MAX * spec.L)
     raise ValueError(f"displacement unit must be one of {DISPLACEMENT_UNITS}, got {unit!r}")
 
 
@@ -306,7 +314,7 @@ def displaced_starts(spec: PhaseSpec, n: int, fraction: float, seed: int = 0) ->
     """n crystals (random translation/op) displaced by sigma_max * fraction * eps (fractional)."""
     gen = torch.Generator().manual_seed(seed)
     x0 = crystal_batch(spec, n, gen)
-    return torch.remainder(x0 + 0.4 * fraction * torch.randn(x0.shape, generator=gen), 1.0)
+    return torch.remainder(x0 + SIGMA_MAX * fraction * torch.randn(x0.shape, generator=gen), 1.0)
 
 
 def save_particle(model: ParticleScoreNet, path, provenance: dict | None = None) -> None:
@@ -335,7 +343,8 @@ def load_particle(path, free_head: bool | None = None) -> ParticleScoreNet:
 def loss_at(model: ParticleScoreNet, spec: PhaseSpec | str, sigmas=(0.02, 0.04, 0.08, 0.12), n: int = 256,
             seed: int = 123, device: str | torch.device | None = None) -> dict[float, float]:
     """DSM loss (mean squared eps error) at fixed noise levels on n fresh crystals: a
-    validation figure that does not depend on how training drew its noise levels."""
+    validation figure that does not depend on how training drew its noise levels. The model
+    is moved to ``device`` (default: where it is) and left there."""
     spec = phase_spec(spec) if isinstance(spec, str) else spec
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
@@ -344,8 +353,8 @@ def loss_at(model: ParticleScoreNet, spec: PhaseSpec | str, sigmas=(0.02, 0.04, 
         gen = torch.Generator().manual_seed(seed)
         x0 = crystal_batch(spec, n, gen, noise_A=0.02)
         eps = torch.randn(x0.shape, generator=gen)
-        xt = torch.remainder(x0 + s * eps, 1.0).to(dev)
-        pred = torch.cat([model(xt[k:k + 64], torch.full((len(xt[k:k + 64]),), s, device=dev))
-                          for k in range(0, n, 64)])
-        out[float(s)] = float(((pred.cpu() - eps) ** 2).mean())
+        # batches of 64 (the dense pair table grows as B N^2); equal sizes, so the mean of means
+        errs = [eps_mse(model, x0[k:k + 64].to(dev), torch.full((len(x0[k:k + 64]),), s, device=dev),
+                        eps[k:k + 64].to(dev)) * len(x0[k:k + 64]) for k in range(0, n, 64)]
+        out[float(s)] = float(sum(errs) / n)
     return out
