@@ -6,6 +6,8 @@ Prints encoder throughput (atoms/s) on CPU and, when present, CUDA; decode time 
 structure (Σ5 2×2 GB window, 28×28×64 voxels); and, with the shipped decoder, the round trip on
 held-out structures (seed distinct from training) each randomly translated: fraction with the
 exact atom count and position RMSE (Å), clean and with Gaussian noise 0.05·s on the voxels.
+With ``--reference N`` the same round trip also runs on N relaxed structures of the bundled Σ5
+reference dataset, each in its model window (28×28×64) and randomly translated in-plane.
 """
 from __future__ import annotations
 
@@ -73,6 +75,24 @@ def held_out(n_per_kind: int, seed: int = 777):
     return out
 
 
+def reference_windows(n: int, seed: int = 778):
+    """("reference", positions shifted in-plane by t ~ U(cell), GB-model window grid) for n
+    structures drawn without replacement from the bundled Σ5 reference dataset."""
+    from gbsearch.gb_voxels import SlabTemplate
+    from gbsearch.reference_data import load_reference_dataset
+
+    structures = load_reference_dataset()
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.choice(len(structures), size=min(n, len(structures)), replace=False):
+        atoms = structures[i]
+        grid = SlabTemplate.from_atoms(atoms).grid()
+        pos = atoms.positions.copy()
+        pos[:, :2] += rng.random(2) * np.array(grid.lengths[:2])
+        out.append(("reference", pos, grid))
+    return out
+
+
 def round_trip(model, dev, structures, noise: float = 0.0, seed: int = 0) -> dict:
     """Encode, optionally add N(0, (noise·s)²) to every voxel, decode, compare; per kind + all."""
     gen = torch.Generator().manual_seed(seed)
@@ -94,6 +114,8 @@ def main():
     ap.add_argument("--n-per-kind", type=int, default=100, help="held-out structures per kind")
     ap.add_argument("--checkpoint", default=None, help="decoder checkpoint (default: shipped W decoder)")
     ap.add_argument("--device", default=None, help="device for decoding (default: cuda if present)")
+    ap.add_argument("--reference", type=int, default=0, metavar="N",
+                    help="also round-trip N structures of the bundled Σ5 reference dataset")
     ap.add_argument("--skip-roundtrip", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
@@ -110,7 +132,7 @@ def main():
     if not args.skip_roundtrip:
         dev = torch.device(args.device) if args.device else devs[-1]
         model = load_decoder(args.checkpoint, device=dev)
-        structures = held_out(args.n_per_kind)
+        structures = held_out(args.n_per_kind) + reference_windows(args.reference)
         for noise in (0.0, 0.05):
             t = time.perf_counter()
             r = round_trip(model, dev, structures, noise=noise)

@@ -44,24 +44,28 @@ def generate_phase(ph: str, a) -> None:
     for method in [m for m in a.methods.split(",") if m and not a.skip_particle]:
         t = time.time()
         key = f"particle_uniform_{method}"
-        n = a.n if method == "sde" else a.sweep_n   # the ODE only as a cross-check
+        n = a.n
         pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
                               method=method, steps=a.particle_steps, device=a.device)
         secs[key] = round(time.time() - t, 1)
         print(ph, key, secs[key], "s", flush=True)
     from gbsearch.crystal.particle import displaced_starts, start_time
-    sweeps = [("", "sigma_max", a.fractions), ("d", "d_nn", a.dnn_fractions)]
-    for prefix, unit, fractions in sweeps:
+    # keys: [d]start_<f> (the starts, shared by both samplers), [d]out_<f> (SDE), [d]odeout_<f> (ODE)
+    sweeps = [("", "sigma_max", a.fractions, ["sde"]),
+              ("d", "d_nn", a.dnn_fractions, [m for m in a.sweep_methods.split(",") if m])]
+    for prefix, unit, fractions, methods in sweeps:
         for f in [float(x) for x in fractions.split(",") if x and not a.skip_particle]:
             n = a.n if f in (0.05, 0.1, 0.2) else a.sweep_n
             t0 = start_time(spec, f, unit)
-            t = time.time()
             pos[f"{prefix}start_{f}"] = [p * spec.L for p in
                                          displaced_starts(spec, n, t0, seed=a.seed + 1).numpy().astype(np.float64)]
-            pos[f"{prefix}out_{f}"] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=t0,
-                                                 method="sde", steps=a.particle_steps, device=a.device)
-            secs[f"{prefix}out_{f}"] = round(time.time() - t, 1)
-            print(ph, unit, f, f"(sigma = {t0:.3f} sigma_max)", secs[f"{prefix}out_{f}"], "s", flush=True)
+            for method in methods:
+                key = f"{prefix}{'ode' if method == 'ode' else ''}out_{f}"
+                t = time.time()
+                pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=t0,
+                                      method=method, steps=a.particle_steps, device=a.device)
+                secs[key] = round(time.time() - t, 1)
+                print(ph, unit, f, method, f"(sigma = {t0:.3f} sigma_max)", secs[key], "s", flush=True)
     d.mkdir(parents=True, exist_ok=True)
     np.savez(d / f"{ph}.npz", **{k: np.array(v, dtype=object) for k, v in pos.items()})
     (d / f"{ph}.json").write_text(json.dumps({"seconds": secs, "particle_steps": a.particle_steps}, indent=1))
@@ -80,15 +84,18 @@ def evaluate_phase(ph: str, a) -> dict:
     for key in z.files:
         if key.startswith(("start_", "dstart_")):
             continue
-        if key.startswith(("out_", "dout_")):
+        if key.startswith(("out_", "dout_", "odeout_", "dodeout_")):
             prefix, f = key.split("out_")[0], float(key.split("out_")[1])
-            unit = "d_nn" if prefix == "d" else "sigma_max"
-            name = f"displaced_{int(round(f * 100))}" + ("_dnn" if prefix == "d" else "")
+            method = "ode" if prefix.endswith("ode") else "sde"
+            start_prefix = prefix.removesuffix("ode")
+            unit = "d_nn" if start_prefix == "d" else "sigma_max"
+            name = (f"displaced_{int(round(f * 100))}" + ("_dnn" if start_prefix == "d" else "")
+                    + ("_ode" if method == "ode" else ""))
             t0 = start_time(ph, f, unit)
             sigma_A = SIGMA_MAX * t0 * spec.L
-            out[name] = {"unit": unit, "displacement": f, "t_start": t0, "sigma_A": sigma_A,
+            out[name] = {"unit": unit, "displacement": f, "method": method, "t_start": t0, "sigma_A": sigma_A,
                          "lattice_order": lattice_order(spec, sigma_A),
-                         "start": E.evaluate(list(z[f"{prefix}start_{f}"]), ph)[1],
+                         "start": E.evaluate(list(z[f"{start_prefix}start_{f}"]), ph)[1],
                          "output": E.evaluate(list(z[key]), ph)[1], "seconds": secs.get(key)}
             print(ph, name, out[name], flush=True)
         else:
@@ -105,9 +112,9 @@ def tables(phases, a) -> str:
     lines = ["| phase | model / start | samples | exact atom count | atoms identified as target (PTM) | "
              "samples with ≥ 95 % identified | atoms in collapsed pairs | wall s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    sweep = ["| phase | displacement (std) | σ / σ_max | σ (Å) | lattice order left in the start | "
+    sweep = ["| phase | displacement (std) | sampler | σ / σ_max | σ (Å) | lattice order left in the start | "
              "starts identified | outputs identified | output samples with ≥ 95 % | output atoms in collapsed pairs | "
-             "samples |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "samples |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ph in phases:
         r = json.loads((Path(a.out_dir) / f"{ph}.json").read_text())
         for key, label in (("voxel", "voxel"), ("particle_uniform_sde", "particle, uniform start, SDE"),
@@ -118,10 +125,11 @@ def tables(phases, a) -> str:
                              f"{pct(m['ptm_atom_frac'])} | {pct(m['samples_ptm_ge_95'])} | "
                              f"{pct(m.get('close_pair_atom_frac', float('nan')))} | {m.get('seconds')} |")
         rows = [v for k, v in r.items() if k.startswith("displaced_")]
-        for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"])):
+        for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"], v.get("method", "sde"))):
             o = v["output"]
             unit = "× d_NN" if v["unit"] == "d_nn" else "× σ_max"
-            sweep.append(f"| {ph.upper()} | {v['displacement']:g} {unit} | {v['t_start']:.3f} | {v['sigma_A']:.2f} | "
+            sweep.append(f"| {ph.upper()} | {v['displacement']:g} {unit} | {v.get('method', 'sde').upper()} | "
+                         f"{v['t_start']:.3f} | {v['sigma_A']:.2f} | "
                          f"{v['lattice_order']:.3f} | {pct(v['start']['ptm_atom_frac'])} | {pct(o['ptm_atom_frac'])} | "
                          f"{pct(o['samples_ptm_ge_95'])} | {pct(o.get('close_pair_atom_frac', float('nan')))} | "
                          f"{o['n_samples']} |")
@@ -157,7 +165,8 @@ def main():
                    help="displaced starts, as fractions of sigma_max")
     p.add_argument("--dnn-fractions", default="0.1,0.2,0.3,0.5,1.0",
                    help="displaced starts, std as fractions of the nearest-neighbour distance")
-    p.add_argument("--methods", default="sde,ode")
+    p.add_argument("--methods", default="sde,ode", help="samplers from uniform starts (ODE on --sweep-n samples)")
+    p.add_argument("--sweep-methods", default="sde,ode", help="samplers for the d_NN displaced-start sweep")
     p.add_argument("--particle-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights-dir", default=None)
