@@ -125,7 +125,7 @@ def tables(phases, a) -> str:
                              f"{pct(m['ptm_atom_frac'])} | {pct(m['samples_ptm_ge_95'])} | "
                              f"{pct(m.get('close_pair_atom_frac', float('nan')))} | {m.get('seconds')} |")
         rows = [v for k, v in r.items() if k.startswith("displaced_")]
-        for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"], v.get("method", "sde"))):
+        for v in sorted(rows, key=lambda v: (v["unit"] != "d_nn", v["displacement"], v.get("method", "sde") != "sde")):
             o = v["output"]
             unit = "× d_NN" if v["unit"] == "d_nn" else "× σ_max"
             sweep.append(f"| {ph.upper()} | {v['displacement']:g} {unit} | {v.get('method', 'sde').upper()} | "
@@ -148,7 +148,11 @@ def figures(phases, a) -> None:
         # Fig. 2 in nearest-neighbour units when that sweep exists (cell-independent, see particle.start_time)
         prefix = "d" if any(k.startswith("dstart_") for k in z.files) else ""
         fr = sorted(float(k.split("start_")[1]) for k in z.files if k.startswith(f"{prefix}start_"))
-        s2[ph] = {f: (list(z[f"{prefix}start_{f}"])[:16], list(z[f"{prefix}out_{f}"])[:16]) for f in fr}
+        s2[ph] = {}
+        for f in fr:
+            s2[ph][f] = {"starts": list(z[f"{prefix}start_{f}"])[:16], "reverse SDE": list(z[f"{prefix}out_{f}"])[:16]}
+            if f"{prefix}odeout_{f}" in z.files:
+                s2[ph][f]["probability-flow ODE"] = list(z[f"{prefix}odeout_{f}"])[:16]
         unit2 = "d_nn" if prefix else "sigma_max"
     Path("docs").mkdir(exist_ok=True)
     E.fig4(s4, "docs/crystal_fig4.png")

@@ -114,34 +114,38 @@ def fig4(samples: dict, out) -> None:
 
 
 def fig2(sweep: dict, out, unit: str = "d_nn") -> None:
-    """sweep[phase][fraction] = (start positions, output positions); unit: what the fraction is
-    a fraction of (d_nn: the nearest-neighbour distance; sigma_max). g(r) is drawn from half the
-    nearest-neighbour distance on: below it, the few collapsed pairs of the outputs (and chance
-    close pairs of random starts) give spikes of hundreds in tiny shells; their share of atoms
-    is written in the legend instead."""
+    """sweep[phase][fraction] = {"starts": positions, "<sampler>": outputs, ...}; one row of panels
+    per key (starts first), one curve per fraction; unit: what the fraction is a fraction of (d_nn:
+    the nearest-neighbour distance; sigma_max). g(r) is drawn from half the nearest-neighbour
+    distance on: below it, the few collapsed pairs of the outputs (and chance close pairs of
+    random starts) give spikes of hundreds in tiny shells; their share of atoms is written in the
+    legend instead."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from .phases import NN
     phases = list(sweep)
-    fig, ax = plt.subplots(2, len(phases), figsize=(4.2 * len(phases), 7.5), squeeze=False)
+    rows = list(next(iter(sweep[phases[0]].values())))
+    fig, ax = plt.subplots(len(rows), len(phases), figsize=(4.2 * len(phases), 3.75 * len(rows)), squeeze=False)
     cmap = plt.get_cmap("viridis")
     for j, ph in enumerate(phases):
         spec = phase_spec(ph)
         fr = sorted(sweep[ph])
         for k, f in enumerate(fr):
-            starts, outs = sweep[ph][f]
             c = cmap(k / max(len(fr) - 1, 1))
-            for row, pos in ((0, starts), (1, outs)):
+            for i, row in enumerate(rows):
+                pos = sweep[ph][f][row]
                 r, g = _rdf_mean(pos, spec)
                 keep = r >= 0.5 * NN
                 pairs = np.mean([M.close_pair_fraction(p, spec.L) for p in pos])
-                ax[row, j].plot(r[keep], g[keep], color=c,
-                                label=f"{int(round(f * 100))} %" + (f" ({100 * pairs:.0f} % in pairs)" if pairs else ""))
-        ax[0, j].set(title=f"{ph.upper()}: starts", xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
-        ax[1, j].set(title=f"{ph.upper()}: particle-model outputs", xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
-        ax[0, j].legend(fontsize=6.5, title="displacement\n(std, × d_NN)" if unit == "d_nn" else "displacement\n(× sigma_max)")
-        ax[1, j].legend(fontsize=6.5, title=f"atoms closer than {0.5 * NN:.2f} Å")
+                ax[i, j].plot(r[keep], g[keep], color=c,
+                              label=f"{int(round(f * 100))} %" + (f" ({100 * pairs:.0f} % in pairs)" if pairs else ""))
+        for i, row in enumerate(rows):
+            title = f"{ph.upper()}: starts" if i == 0 else f"{ph.upper()}: particle model, {row}"
+            ax[i, j].set(title=title, xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
+            ax[i, j].legend(fontsize=6.5, title=("displacement\n(std, × d_NN)" if unit == "d_nn" else
+                                                 "displacement\n(× sigma_max)") if i == 0 else
+                            f"atoms closer than {0.5 * NN:.2f} Å")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
