@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gbsearch.voxel.decoder import decode, load_decoder
-from gbsearch.voxel.encoder import encode, pad_positions
+from gbsearch.voxel.encoder import encode, pad_positions, random_translation
 from gbsearch.voxel.grid import VoxelGrid
 from gbsearch.voxel.metrics import compare, summarize
 from gbsearch.voxel.samples import sample
@@ -78,18 +78,19 @@ def held_out(n_per_kind: int, seed: int = 777):
 def reference_windows(n: int, seed: int = 778):
     """("reference", positions shifted in-plane by t ~ U(cell), GB-model window grid) for n
     structures drawn without replacement from the bundled Σ5 reference dataset."""
+    if n <= 0:
+        return []
     from gbsearch.gb_voxels import SlabTemplate
     from gbsearch.reference_data import load_reference_dataset
 
     structures = load_reference_dataset()
     rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     out = []
     for i in rng.choice(len(structures), size=min(n, len(structures)), replace=False):
-        atoms = structures[i]
-        grid = SlabTemplate.from_atoms(atoms).grid()
-        pos = atoms.positions.copy()
-        pos[:, :2] += rng.random(2) * np.array(grid.lengths[:2])
-        out.append(("reference", pos, grid))
+        grid = SlabTemplate.from_atoms(structures[i]).grid()
+        pos, _ = random_translation(torch.as_tensor(structures[i].positions)[None], grid, gen)
+        out.append(("reference", pos[0].numpy(), grid))
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -25,6 +26,18 @@ import torch
 
 from gbsearch.crystal import experiment as E
 from gbsearch.crystal.phases import phase_spec, perfect_crystal, augmented
+
+
+# Keys of <phase>.npz: [d]start_<f> (displaced starts, shared by both samplers), [d]out_<f> (reverse SDE),
+# [d]odeout_<f> (probability-flow ODE); "d" marks the d_NN unit, none the sigma_max unit.
+def out_key(prefix: str, method: str, f: float) -> str:
+    return f"{prefix}{'ode' if method == 'ode' else ''}out_{f}"
+
+
+def parse_out_key(key: str):
+    """(prefix, method, fraction) of an output key, None for other keys."""
+    m = re.fullmatch(r"(d?)(ode)?out_(.+)", key)
+    return (m[1], "ode" if m[2] else "sde", float(m[3])) if m else None
 
 
 def generate_phase(ph: str, a) -> None:
@@ -44,13 +57,11 @@ def generate_phase(ph: str, a) -> None:
     for method in [m for m in a.methods.split(",") if m and not a.skip_particle]:
         t = time.time()
         key = f"particle_uniform_{method}"
-        n = a.n
-        pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
+        pos[key] = E.generate("particle", ph, a.n, seed=a.seed, weights_dir=a.weights_dir, start="uniform",
                               method=method, steps=a.particle_steps, device=a.device)
         secs[key] = round(time.time() - t, 1)
         print(ph, key, secs[key], "s", flush=True)
     from gbsearch.crystal.particle import displaced_starts, start_time
-    # keys: [d]start_<f> (the starts, shared by both samplers), [d]out_<f> (SDE), [d]odeout_<f> (ODE)
     sweeps = [("", "sigma_max", a.fractions, ["sde"]),
               ("d", "d_nn", a.dnn_fractions, [m for m in a.sweep_methods.split(",") if m])]
     for prefix, unit, fractions, methods in sweeps:
@@ -60,7 +71,7 @@ def generate_phase(ph: str, a) -> None:
             pos[f"{prefix}start_{f}"] = [p * spec.L for p in
                                          displaced_starts(spec, n, t0, seed=a.seed + 1).numpy().astype(np.float64)]
             for method in methods:
-                key = f"{prefix}{'ode' if method == 'ode' else ''}out_{f}"
+                key = out_key(prefix, method, f)
                 t = time.time()
                 pos[key] = E.generate("particle", ph, n, seed=a.seed, weights_dir=a.weights_dir, start=t0,
                                       method=method, steps=a.particle_steps, device=a.device)
@@ -84,18 +95,16 @@ def evaluate_phase(ph: str, a) -> dict:
     for key in z.files:
         if key.startswith(("start_", "dstart_")):
             continue
-        if key.startswith(("out_", "dout_", "odeout_", "dodeout_")):
-            prefix, f = key.split("out_")[0], float(key.split("out_")[1])
-            method = "ode" if prefix.endswith("ode") else "sde"
-            start_prefix = prefix.removesuffix("ode")
-            unit = "d_nn" if start_prefix == "d" else "sigma_max"
-            name = (f"displaced_{int(round(f * 100))}" + ("_dnn" if start_prefix == "d" else "")
+        if parse_out_key(key):
+            prefix, method, f = parse_out_key(key)
+            unit = "d_nn" if prefix == "d" else "sigma_max"
+            name = (f"displaced_{int(round(f * 100))}" + ("_dnn" if prefix == "d" else "")
                     + ("_ode" if method == "ode" else ""))
             t0 = start_time(ph, f, unit)
             sigma_A = SIGMA_MAX * t0 * spec.L
             out[name] = {"unit": unit, "displacement": f, "method": method, "t_start": t0, "sigma_A": sigma_A,
                          "lattice_order": lattice_order(spec, sigma_A),
-                         "start": E.evaluate(list(z[f"{start_prefix}start_{f}"]), ph)[1],
+                         "start": E.evaluate(list(z[f"{prefix}start_{f}"]), ph)[1],
                          "output": E.evaluate(list(z[key]), ph)[1], "seconds": secs.get(key)}
             print(ph, name, out[name], flush=True)
         else:
@@ -148,11 +157,9 @@ def figures(phases, a) -> None:
         # Fig. 2 in nearest-neighbour units when that sweep exists (cell-independent, see particle.start_time)
         prefix = "d" if any(k.startswith("dstart_") for k in z.files) else ""
         fr = sorted(float(k.split("start_")[1]) for k in z.files if k.startswith(f"{prefix}start_"))
-        s2[ph] = {}
-        for f in fr:
-            s2[ph][f] = {"starts": list(z[f"{prefix}start_{f}"])[:16], "reverse SDE": list(z[f"{prefix}out_{f}"])[:16]}
-            if f"{prefix}odeout_{f}" in z.files:
-                s2[ph][f]["probability-flow ODE"] = list(z[f"{prefix}odeout_{f}"])[:16]
+        rows = {"starts": lambda f: f"{prefix}start_{f}", "reverse SDE": lambda f: out_key(prefix, "sde", f),
+                "probability-flow ODE": lambda f: out_key(prefix, "ode", f)}
+        s2[ph] = {f: {row: list(z[key(f)])[:16] for row, key in rows.items() if key(f) in z.files} for f in fr}
         unit2 = "d_nn" if prefix else "sigma_max"
     Path("docs").mkdir(exist_ok=True)
     E.fig4(s4, "docs/crystal_fig4.png")
@@ -169,7 +176,7 @@ def main():
                    help="displaced starts, as fractions of sigma_max")
     p.add_argument("--dnn-fractions", default="0.1,0.2,0.3,0.5,1.0",
                    help="displaced starts, std as fractions of the nearest-neighbour distance")
-    p.add_argument("--methods", default="sde,ode", help="samplers from uniform starts (ODE on --sweep-n samples)")
+    p.add_argument("--methods", default="sde,ode", help="samplers from uniform starts (--n samples each)")
     p.add_argument("--sweep-methods", default="sde,ode", help="samplers for the d_NN displaced-start sweep")
     p.add_argument("--particle-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

@@ -140,12 +140,11 @@ def fig2(sweep: dict, out, unit: str = "d_nn") -> None:
                 pairs = np.mean([M.close_pair_fraction(p, spec.L) for p in pos])
                 ax[i, j].plot(r[keep], g[keep], color=c,
                               label=f"{int(round(f * 100))} %" + (f" ({100 * pairs:.0f} % in pairs)" if pairs else ""))
+        start_legend = "displacement\n(std, × d_NN)" if unit == "d_nn" else "displacement\n(× sigma_max)"
         for i, row in enumerate(rows):
             title = f"{ph.upper()}: starts" if i == 0 else f"{ph.upper()}: particle model, {row}"
             ax[i, j].set(title=title, xlabel="r (Å)", ylabel="g(r)", xlim=(0, None))
-            ax[i, j].legend(fontsize=6.5, title=("displacement\n(std, × d_NN)" if unit == "d_nn" else
-                                                 "displacement\n(× sigma_max)") if i == 0 else
-                            f"atoms closer than {0.5 * NN:.2f} Å")
+            ax[i, j].legend(fontsize=6.5, title=start_legend if i == 0 else f"atoms closer than {0.5 * NN:.2f} Å")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
