@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ase.io import read
 
-from gbsearch.campaign import CANDIDATES, DEFAULT_ANNEAL_STEPS, DEFAULT_ANNEAL_TEMPERATURE, anneal_for
-from gbsearch.relax import relax
+from gbsearch.search.campaign import CANDIDATES, DEFAULT_ANNEAL_STEPS, DEFAULT_ANNEAL_TEMPERATURE, anneal_for
+from gbsearch.relaxation.relax import relax
 
 
 def main() -> None:

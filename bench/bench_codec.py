@@ -80,8 +80,8 @@ def reference_windows(n: int, seed: int = 778):
     structures drawn without replacement from the bundled Σ5 reference dataset."""
     if n <= 0:
         return []
-    from gbsearch.gb_voxels import SlabTemplate
-    from gbsearch.reference_data import load_reference_dataset
+    from gbsearch.gbmodel.slab_voxels import SlabTemplate
+    from gbsearch.store.references import load_reference_dataset
 
     structures = load_reference_dataset()
     rng = np.random.default_rng(seed)

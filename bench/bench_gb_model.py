@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from ase.neighborlist import neighbor_list
 
-from gbsearch.bicrystal import FIXED_REGIONS
-from gbsearch.gb_model import GBGenerator, load_reference_structures
-from gbsearch.gb_properties import atom_fraction
-from gbsearch.structure import OVERLAP_DISTANCE
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.gbmodel.model import GBGenerator, load_reference_structures
+from gbsearch.geometry.properties import atom_fraction
+from gbsearch.relaxation.checks import OVERLAP_DISTANCE
 
 
 def main() -> None:
@@ -68,8 +68,8 @@ def main() -> None:
     if "n_hist_training" in metrics:
         print("training data :", " ".join(f"{v:4d}" for v in metrics["n_hist_training"]))
     if args.relax:
-        from gbsearch.campaign import relax_candidate
-        from gbsearch.parallel import get_client
+        from gbsearch.search.campaign import relax_candidate
+        from gbsearch.search.cluster import get_client
         client = get_client(workers=args.workers)
         futs = client.map(relax_candidate, cands[: args.relax], range(args.relax), pure=False)
         res = client.gather(futs)
@@ -96,8 +96,8 @@ def against_reference(n_gamma, misorientation: float) -> dict:
     the ground state, and the fraction within 0.05 J/m² of the reference lower envelope."""
     import pandas as pd
     from discovery import ENV_TOL, GS_TOL, best_near, first_hit, near_envelope, reference_frame
-    from gbsearch.reference_data import provenance
-    from gbsearch.report import lower_envelope
+    from gbsearch.store.references import provenance
+    from gbsearch.analysis.report import lower_envelope
 
     ref = reference_frame(misorientation)
     env = lower_envelope(ref)

@@ -12,14 +12,14 @@ import argparse
 import tempfile
 import time
 
-from gbsearch.grip import SearchSettings
-from gbsearch.parallel import get_client
-from gbsearch.reference_search import run_search
+from gbsearch.search.trials import SearchSettings
+from gbsearch.search.cluster import get_client
+from gbsearch.search.reference import run_search
 
 
 def timed(workers: int, settings: SearchSettings, trials: int) -> float:
     client = get_client(workers=workers)
-    client.run(lambda: __import__("gbsearch.relax").relax.bulk_reference())   # warm LAMMPS
+    client.run(lambda: __import__("gbsearch.relaxation.relax").relax.bulk_reference())   # warm LAMMPS
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         run_search(tmp, trials, settings, seed=7, client=client, progress=False)

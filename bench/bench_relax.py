@@ -1,4 +1,4 @@
-"""Relaxation benchmark: gbsearch.relax vs the same minimisation as a bare LAMMPS script.
+"""Relaxation benchmark: gbsearch.relaxation.relax vs the same minimisation as a bare LAMMPS script.
 
 Both run in one process on one core, alternating, on the default Σ5(100) twist slab
 (`gbsearch build` default, 1x1 CSL cell) and on the 2x2 cell of the reference dataset.
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from ase.io import write
 
-from gbsearch.bicrystal import twist_bicrystal
-from gbsearch.lammps_engine import _new_lammps
-from gbsearch.potential import potential_path
-from gbsearch.relax import bulk_reference, relax
+from gbsearch.geometry.bicrystal import twist_bicrystal
+from gbsearch.relaxation.engine import _new_lammps
+from gbsearch.relaxation.potential import potential_path
+from gbsearch.relaxation.relax import bulk_reference, relax
 
 BARE_SCRIPT = """
 units metal
@@ -79,7 +79,7 @@ def main() -> None:
                 bare.append(bare_run(lmp, atoms, Path(tmp)))
                 energies.append(out.info["energy_eV"] - lmp.get_thermo("pe"))
             mo, mb = statistics.median(ours), statistics.median(bare)
-            print(f"Σ5 {rep[0]}x{rep[1]} ({len(atoms)} atoms): gbsearch.relax {mo:.4f} s/relaxation, "
+            print(f"Σ5 {rep[0]}x{rep[1]} ({len(atoms)} atoms): gbsearch.relaxation.relax {mo:.4f} s/relaxation, "
                   f"bare LAMMPS script {mb:.4f} s, ratio {mo / mb:.3f} "
                   f"(max |ΔE| {max(abs(e) for e in energies):.1e} eV, {args.repeats} repeats)")
 

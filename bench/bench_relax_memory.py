@@ -9,8 +9,8 @@ import argparse
 import numpy as np
 import psutil
 
-from gbsearch.bicrystal import twist_bicrystal
-from gbsearch.relax import relax
+from gbsearch.geometry.bicrystal import twist_bicrystal
+from gbsearch.relaxation.relax import relax
 
 
 def soak(count: int, seed: int = 0) -> tuple[float, float]:

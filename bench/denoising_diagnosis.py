@@ -16,10 +16,10 @@ import argparse
 import numpy as np
 import torch
 
-from gbsearch.gb_model import GBGenerator
-from gbsearch.gb_voxels import assemble_candidate, encode_slabs
-from gbsearch.reference_data import load_reference_dataset
-from gbsearch.relax import relax
+from gbsearch.gbmodel.model import GBGenerator
+from gbsearch.gbmodel.slab_voxels import assemble_candidate, encode_slabs
+from gbsearch.store.references import load_reference_dataset
+from gbsearch.relaxation.relax import relax
 from gbsearch.voxel.decoder import decode, load_decoder
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbsearch.campaign import run_campaign
-from gbsearch.campaign_db import CampaignDB
-from gbsearch.gb_model import GBGenerator, in_window
-from gbsearch.grip import draw_trial, run_trial, settings_from_dict
-from gbsearch.reference_data import provenance, reference_db_path
-from gbsearch.report import campaign_table, lower_envelope
+from gbsearch.search.campaign import run_campaign
+from gbsearch.store.database import CampaignDB
+from gbsearch.gbmodel.model import GBGenerator, in_window
+from gbsearch.search.trials import draw_trial, run_trial, settings_from_dict
+from gbsearch.store.references import provenance, reference_db_path
+from gbsearch.analysis.report import campaign_table, lower_envelope
 
 GS_TOL = 0.005       # J/m², "reached the ground state"
 ENV_TOL = 0.05       # J/m², "on the lower envelope"
@@ -179,7 +179,7 @@ def main() -> None:
     meta_n, meta_g = prov["metastable"]["n_frac"], prov["metastable"]["gamma_J_m2"]
     assert not in_window(gs.n_frac, window) and not in_window(meta_n, window), "window must hold both out"
 
-    from gbsearch.parallel import close_client, get_client
+    from gbsearch.search.cluster import close_client, get_client
     client = get_client(workers=a.workers)
     try:
         t0 = time.perf_counter()

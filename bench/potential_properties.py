@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from ase.build import bulk
 
-from gbsearch.lammps_engine import LammpsEngine, RelaxSettings
-from gbsearch.relax import bulk_reference
+from gbsearch.relaxation.engine import LammpsEngine, RelaxSettings
+from gbsearch.relaxation.relax import bulk_reference
 
 EV_A3_TO_GPA = 160.21766
 

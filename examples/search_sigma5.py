@@ -8,7 +8,7 @@ import argparse
 from ase.io import write
 
 import gbsearch
-from gbsearch.reference_data import load_reference_dataset
+from gbsearch.store.references import load_reference_dataset
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--candidates", type=int, default=12)

@@ -13,7 +13,7 @@ def search(misorientation: float = 36.87, candidates: int = 12, out=None, model=
     ``nfe``: solver steps per candidate (default 20; SPEC's 60: slower, same best γ in our tests);
     ``anneal_temperature`` (K) / ``anneal_steps`` (2 fs MD steps before CG, default 1500 K × 5000;
     ``anneal_steps=0``: CG only, as in the paper)."""
-    from gbsearch.campaign import run_campaign
+    from gbsearch.search.campaign import run_campaign
     return run_campaign(misorientation, candidates, out, model, scheduler, workers, seed,
                         progress=progress, nfe=nfe, anneal_temperature=anneal_temperature,
                         anneal_steps=anneal_steps).structures

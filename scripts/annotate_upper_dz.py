@@ -10,8 +10,8 @@ import sys
 
 import torch
 
-from gbsearch.gb_model import GBGenerator
-from gbsearch.reference_data import load_reference_dataset
+from gbsearch.gbmodel.model import GBGenerator
+from gbsearch.store.references import load_reference_dataset
 
 for path in sys.argv[1:]:
     gen = GBGenerator.load(path, device="cpu")

@@ -12,9 +12,9 @@ import lzma
 import subprocess
 from pathlib import Path
 
-from gbsearch.campaign_db import CampaignDB
-from gbsearch.reference_data import DATA_DIR
-from gbsearch.report import campaign_table, envelope_minima, lower_envelope
+from gbsearch.store.database import CampaignDB
+from gbsearch.store.references import DATA_DIR
+from gbsearch.analysis.report import campaign_table, envelope_minima, lower_envelope
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ GBSEARCH_COMMIT and GB_MACHINE (recorded in the provenance).
 import os
 import sys
 
-from gbsearch.gb_model import load_reference_structures, train_gb_model
+from gbsearch.gbmodel.model import load_reference_structures, train_gb_model
 
 name, reference, out, max_time = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 window = (float(sys.argv[5]), float(sys.argv[6])) if len(sys.argv) > 6 else None

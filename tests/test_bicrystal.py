@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from gbsearch.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER, twist_bicrystal
-from gbsearch.csl import csl_twist_angles, find_twist_csl
+from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER, twist_bicrystal
+from gbsearch.geometry.csl import csl_twist_angles, find_twist_csl
 from gbsearch.errors import InputError
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbsearch.bicrystal import FIXED_REGIONS
-from gbsearch.campaign import run_campaign
-from gbsearch.campaign_db import CampaignDB
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.search.campaign import run_campaign
+from gbsearch.store.database import CampaignDB
 from gbsearch.errors import CheckpointError, InputError
-from gbsearch.grip import SearchSettings
+from gbsearch.search.trials import SearchSettings
 
 TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
 
@@ -23,8 +23,8 @@ def tiny_model(tmp_path_factory, client):
 
     ε-prediction: after 30 steps a v-model's clipped samples are dense noise that decodes to
     overlapping atoms LAMMPS cannot relax, and these tests need candidates that relax."""
-    from gbsearch.gb_model import load_reference_structures, train_gb_model
-    from gbsearch.reference_search import run_search
+    from gbsearch.gbmodel.model import load_reference_structures, train_gb_model
+    from gbsearch.search.reference import run_search
     base = tmp_path_factory.mktemp("tiny")
     run_search(base / "ref", 6, TINY, seed=3, client=client, progress=False)
     structures = load_reference_structures(base / "ref")
@@ -52,8 +52,8 @@ def test_full_chain_on_a_tiny_box(tmp_path, tiny_model, client):
 
 
 def test_candidates_are_annealed_before_cg(tiny_model):
-    from gbsearch.campaign import anneal_for, relax_candidate
-    from gbsearch.gb_model import GBGenerator
+    from gbsearch.search.campaign import anneal_for, relax_candidate
+    from gbsearch.gbmodel.model import GBGenerator
     slab = GBGenerator.load(tiny_model, device="cpu").template.build(shift=(0.3, 0.2))
     annealed = relax_candidate(slab, 4, None, anneal_for(4, 0, 1500.0, 300))
     plain = relax_candidate(slab, 4, None, anneal_for(4, 0, 1500.0, 0))
@@ -71,7 +71,7 @@ def test_candidates_are_annealed_before_cg(tiny_model):
 
 
 def test_candidates_keep_fixed_grains_exactly(tiny_model):
-    from gbsearch.gb_model import GBGenerator
+    from gbsearch.gbmodel.model import GBGenerator
     gen = GBGenerator.load(tiny_model, device="cpu")
     cands = gen.generate(2, seed=1)
     for cand in cands:
@@ -141,7 +141,7 @@ def test_a_candidate_that_cannot_be_relaxed_is_recorded_and_the_campaign_goes_on
 
     from ase.io import write
 
-    from gbsearch.gb_model import GBGenerator
+    from gbsearch.gbmodel.model import GBGenerator
     out = tmp_path / "run"
     out.mkdir()
     template = GBGenerator.load(tiny_model, device="cpu").template

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gbsearch.cluster_config import CAMPAIGN_KEYS, load_campaign_config, load_cluster, slurm_cluster
+from gbsearch.search.workflow_files import CAMPAIGN_KEYS, load_campaign_config, load_cluster, slurm_cluster
 from gbsearch.errors import InputError
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"

@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from gbsearch.bicrystal import FIXED_REGIONS
-from gbsearch.gb_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
 
 TEMPLATE = SlabTemplate(replicate=(1, 1), n_fixed=7, n_free=4, nz=48)
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from gbsearch.lammps_engine import LammpsEngine, RelaxSettings
-from gbsearch.potential import W_ZHOU_2004, embedding_energy, potential_path, write_setfl
-from gbsearch.relax import bulk_reference
+from gbsearch.relaxation.engine import LammpsEngine, RelaxSettings
+from gbsearch.relaxation.potential import W_ZHOU_2004, embedding_energy, potential_path, write_setfl
+from gbsearch.relaxation.relax import bulk_reference
 
 
 def test_lattice_constant_and_cohesive_energy():

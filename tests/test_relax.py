@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 from ase.io import read, write
 
-from gbsearch.bicrystal import FREE_LOWER, FREE_UPPER
+from gbsearch.geometry.bicrystal import FREE_LOWER, FREE_UPPER
 from gbsearch.errors import InputError, RelaxationError
-from gbsearch.gb_properties import atom_fraction
-from gbsearch.lammps_engine import LammpsEngine
-from gbsearch.relax import relax
+from gbsearch.geometry.properties import atom_fraction
+from gbsearch.relaxation.engine import LammpsEngine
+from gbsearch.relaxation.relax import relax
 
 
 def test_perfect_crystal_has_zero_gb_energy(perfect_slab):
@@ -71,7 +71,7 @@ def test_relaxed_structure_keeps_fixed_grains(sigma5_slab):
 # --- bad input -------------------------------------------------------------------------------
 
 def test_missing_and_unparseable_files(tmp_path):
-    from gbsearch.structure import read_structure
+    from gbsearch.relaxation.checks import read_structure
     with pytest.raises(InputError, match="not found"):
         read_structure(tmp_path / "nope.extxyz")
     bad = tmp_path / "bad.extxyz"
@@ -120,7 +120,7 @@ def test_lammps_error_message_surfaces_and_engine_survives(tmp_path, sigma5_slab
     with LammpsEngine(broken) as engine:
         with pytest.raises(RelaxationError, match="LAMMPS error: .*ERROR"):
             engine.relax(sigma5_slab)
-    from gbsearch.lammps_engine import shared_engine
+    from gbsearch.relaxation.engine import shared_engine
     engine = shared_engine()
     with pytest.raises(RelaxationError, match="LAMMPS error"):
         engine._cmd("this_is_not_a_lammps_command")
@@ -128,7 +128,7 @@ def test_lammps_error_message_surfaces_and_engine_survives(tmp_path, sigma5_slab
 
 
 def test_per_call_settings_do_not_leak_into_later_relaxations(sigma5_slab):
-    from gbsearch.lammps_engine import RelaxSettings
+    from gbsearch.relaxation.engine import RelaxSettings
     short = relax(sigma5_slab, RelaxSettings(maxiter=3))
     full = relax(sigma5_slab)
     assert short.info["iterations"] <= 3 < full.info["iterations"]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gbsearch.campaign_db import CampaignDB, row_to_atoms
+from gbsearch.store.database import CampaignDB, row_to_atoms
 from gbsearch.errors import InputError
-from gbsearch.grip import SearchSettings
-from gbsearch.reference_search import run_search
+from gbsearch.search.trials import SearchSettings
+from gbsearch.search.reference import run_search
 
 TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
 
@@ -92,7 +92,7 @@ def test_extended_xyz_round_trips_with_energy_and_structure_type(rendered, campa
 
 
 def test_energy_colouring_differs_from_ptm(rendered, campaign, tmp_path):
-    from gbsearch.render import render_campaign
+    from gbsearch.analysis.render import render_campaign
     out, _ = rendered
     done = render_campaign(campaign, best=1, color="energy", out=tmp_path, size=(400, 300), sheet=False)
     assert len(done) == 1 and not (tmp_path / "contact_sheet.png").exists()
@@ -101,7 +101,7 @@ def test_energy_colouring_differs_from_ptm(rendered, campaign, tmp_path):
 
 
 def test_input_errors(campaign, tmp_path):
-    from gbsearch.render import render_campaign
+    from gbsearch.analysis.render import render_campaign
     with pytest.raises(InputError, match="no campaign database"):
         render_campaign(tmp_path, best=1)
     with pytest.raises(InputError, match="at least 1"):

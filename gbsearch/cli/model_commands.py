@@ -38,7 +38,7 @@ def train(
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
     from gbsearch.errors import InputError
-    from gbsearch.gb_model import load_reference_structures, train_gb_model
+    from gbsearch.gbmodel.model import load_reference_structures, train_gb_model
     from gbsearch.io_utils import writable_dir
 
     if prediction not in ("v_prediction", "epsilon"):
@@ -75,8 +75,8 @@ def generate(
     """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
     from ase.io import write
 
-    from gbsearch.campaign import DEFAULT_NFE
-    from gbsearch.gb_model import GBGenerator, bundled_model
+    from gbsearch.search.campaign import DEFAULT_NFE
+    from gbsearch.gbmodel.model import GBGenerator, bundled_model
     from gbsearch.io_utils import writable_path
 
     path = model or bundled_model(misorientation)
@@ -88,7 +88,7 @@ def generate(
     gen = GBGenerator.load(path)
     cands = gen.generate(n, seed=seed, batch_size=batch_size, steps=nfe or DEFAULT_NFE, progress=True)
     write(output, cands, format="extxyz")
-    from gbsearch.gb_properties import atom_fraction
+    from gbsearch.geometry.properties import atom_fraction
     fr = [atom_fraction(c) for c in cands]
     typer.echo(f"wrote {len(cands)} candidates to {output}; [n] values: "
                + ", ".join(f"{v:.2f}" for v in fr[:20]) + (" ..." if len(fr) > 20 else ""))

@@ -31,10 +31,10 @@ def reference(
 ):
     """Grand-canonical reference search: random shifts, [n], perturbations, MD and CG.
     Re-running the same command resumes where it stopped."""
-    from gbsearch.campaign_db import CampaignDB
-    from gbsearch.grip import SearchSettings
-    from gbsearch.reference_search import DB_NAME, run_search
-    from gbsearch.report import write_report
+    from gbsearch.store.database import CampaignDB
+    from gbsearch.search.trials import SearchSettings
+    from gbsearch.search.reference import DB_NAME, run_search
+    from gbsearch.analysis.report import write_report
 
     if random_supercells:
         reps = tuple((i, j) for i in range(1, replicate[0] + 1) for j in range(1, replicate[1] + 1))

@@ -20,7 +20,7 @@ def render(
     database: Optional[str] = typer.Option(None, help="ASE database URL instead of FOLDER/campaign.db."),
 ):
     """Side and plan views (PNG), extended XYZ and a contact sheet of the best structures."""
-    from gbsearch.render import render_campaign
+    from gbsearch.analysis.render import render_campaign
 
     if out is not None and not out.is_absolute():
         out = folder / out

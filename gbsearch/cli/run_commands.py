@@ -29,23 +29,23 @@ def run(
 ):
     """Search a GB: in-paint candidates, relax them in parallel, tabulate γ_GB against [n]
     next to the reference search, plot, summarise. Re-running resumes."""
-    from gbsearch.campaign import run_campaign
+    from gbsearch.search.campaign import run_campaign
 
     given = dict(misorientation=misorientation, candidates=candidates, out=out, model=model,
                  scheduler=scheduler, workers=workers, database=database, seed=seed, nfe=nfe,
                  anneal_temperature=anneal_temperature, anneal_steps=anneal_steps)
     cfg = {}
     if config is not None:
-        from gbsearch.cluster_config import load_campaign_config
+        from gbsearch.search.workflow_files import load_campaign_config
         cfg = {k: v for k, v in load_campaign_config(config).items() if v is not None}
     opt = {k: (v if v is not None else cfg.get(k, DEFAULTS.get(k))) for k, v in given.items()}
     client = None
     if cfg.get("cluster") and opt["scheduler"] is None:
-        from gbsearch.cluster_config import load_cluster
+        from gbsearch.search.workflow_files import load_cluster
         client = load_cluster(cfg["cluster"])
     relax_settings = None
     if any(k.startswith("relax_") for k in cfg):
-        from gbsearch.lammps_engine import RelaxSettings
+        from gbsearch.relaxation.engine import RelaxSettings
         relax_settings = RelaxSettings(**{k[6:]: v for k, v in cfg.items() if k.startswith("relax_")})
     if train and opt["model"] is None:
         opt["model"] = _train_first(opt["misorientation"], opt["out"], opt["workers"], opt["scheduler"])
@@ -63,9 +63,9 @@ def run(
 
 def _train_first(misorientation: float, out: Optional[Path], workers, scheduler) -> Path:
     """--train: a small reference search and a short training run inside the campaign folder."""
-    from gbsearch.gb_model import bundled_model, load_reference_structures, train_gb_model
-    from gbsearch.grip import SearchSettings
-    from gbsearch.reference_search import run_search
+    from gbsearch.gbmodel.model import bundled_model, load_reference_structures, train_gb_model
+    from gbsearch.search.trials import SearchSettings
+    from gbsearch.search.reference import run_search
 
     existing = bundled_model(misorientation)
     if existing is not None:

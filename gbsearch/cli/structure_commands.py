@@ -22,7 +22,7 @@ def build(
     """Build a twist bicrystal slab and print Σ, cell, atom counts and N_plane."""
     from ase.io import write
 
-    from gbsearch.bicrystal import describe, twist_bicrystal
+    from gbsearch.geometry.bicrystal import describe, twist_bicrystal
     from gbsearch.io_utils import writable_path
 
     atoms = twist_bicrystal(misorientation, replicate=replicate, n_fixed=n_fixed, n_free=n_free,
@@ -46,9 +46,9 @@ def relax(
     from ase.io import write
 
     from gbsearch.io_utils import writable_path
-    from gbsearch.lammps_engine import RelaxSettings
-    from gbsearch.relax import relax as relax_atoms
-    from gbsearch.structure import read_structure
+    from gbsearch.relaxation.engine import RelaxSettings
+    from gbsearch.relaxation.relax import relax as relax_atoms
+    from gbsearch.relaxation.checks import read_structure
 
     atoms = read_structure(structure)
     if output is not None:

@@ -1,7 +1,7 @@
 """Synthetic W structures for training and checking the voxel decoder (numpy only, Å).
 
 Perfect and defective BCC cells, crystals rotated about z into periodic coincidence-site
-(CSL) cells, free-surface slabs and windows around twist GBs (built by gbsearch.bicrystal). Every generator returns positions
+(CSL) cells, free-surface slabs and windows around twist GBs (built by gbsearch.geometry.bicrystal). Every generator returns positions
 (N, 3) in Å and an orthorhombic cell (3,) in Å; :func:`sample` pairs one with a voxel grid.
 """
 from __future__ import annotations
@@ -158,7 +158,7 @@ def sample(kind: str, rng: np.random.Generator, spacing: float = 0.5, a: float =
         g = VoxelGrid.for_box(lengths, origin=(0, 0, z0), periodic=pbc, target_spacing=spacing)
         return Sample(pos, g, kind)
     if kind == "gb":
-        from gbsearch.bicrystal import twist_bicrystal   # the project's slab builder (SPEC §2.2)
+        from gbsearch.geometry.bicrystal import twist_bicrystal   # the project's slab builder (SPEC §2.2)
 
         angle = GB_ANGLES[sigma]
         edge = a * math.hypot(p, q)

@@ -3,7 +3,7 @@
 A trial is drawn in the driver (cheap, deterministic from ``(seed, index)``) as a small
 picklable :class:`TrialSpec`; a worker turns it into a slab, perturbs it, optionally anneals
 it, relaxes it with CG and returns a flat result dict. Workers hold one LAMMPS instance each
-(:func:`gbsearch.lammps_engine.shared_engine`).
+(:func:`gbsearch.relaxation.engine.shared_engine`).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from ase import Atoms
 
-from gbsearch.bicrystal import A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, twist_bicrystal
-from gbsearch.csl import find_twist_csl, twist_frame
+from gbsearch.geometry.bicrystal import A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, twist_bicrystal
+from gbsearch.geometry.csl import find_twist_csl, twist_frame
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ def _insert_in_gap(atoms: Atoms, rng: np.random.Generator, min_distance: float =
 
 def run_trial(spec: TrialSpec) -> dict:
     """Build, perturb, anneal, relax one trial; never raises (a failure is a result)."""
-    from gbsearch.lammps_engine import AnnealSettings
-    from gbsearch.relax import relax
+    from gbsearch.relaxation.engine import AnnealSettings
+    from gbsearch.relaxation.relax import relax
 
     t0 = time.perf_counter()
     record = {"spec": spec.as_dict(), "status": "failed"}

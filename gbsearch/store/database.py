@@ -22,7 +22,7 @@ FINGERPRINT_TOL = 1e-3    # eV, largest difference of sorted per-atom energies
 def fingerprint(atoms: Atoms) -> np.ndarray:
     """Sorted per-atom energies (eV) of the free atoms: invariant to permutation and
     translation, different for structurally distinct GBs of equal energy and count."""
-    from gbsearch.bicrystal import FIXED_REGIONS
+    from gbsearch.geometry.bicrystal import FIXED_REGIONS
     free = ~np.isin(atoms.arrays["region"], FIXED_REGIONS)
     return np.sort(atoms.arrays["energy"][free])
 

@@ -1,7 +1,7 @@
 """GB diffusion models: training on a reference search, generation of candidate slabs.
 
 Structure → voxels → model → voxels → structure: this module joins the slab template
-(:mod:`gbsearch.gb_voxels`), the diffusion model (:mod:`gbsearch.diffusion`) and the voxel
+(:mod:`gbsearch.gbmodel.slab_voxels`), the diffusion model (:mod:`gbsearch.diffusion`) and the voxel
 decoder (:mod:`gbsearch.voxel`). It knows nothing of LAMMPS.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ import torch
 from ase import Atoms
 
 from gbsearch.errors import CheckpointError, InputError
-from gbsearch.gb_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
+from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
 
-MODEL_DIR = Path(__file__).resolve().parent / "data" / "models"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 
 
 def in_window(n_frac: float, window: tuple[float, float]) -> bool:
@@ -29,7 +29,7 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
     """Distinct relaxed reference structures of a campaign (folder or database path),
     optionally only those with lo <= [n] < hi ([n] is periodic: lo > hi means the window
     wraps through 0, i.e. [lo, 1) plus [0, hi))."""
-    from gbsearch.campaign_db import CampaignDB, row_to_atoms
+    from gbsearch.store.database import CampaignDB, row_to_atoms
     path = Path(reference)
     db_path = path / "campaign.db" if path.is_dir() else path
     if not db_path.exists():
@@ -107,7 +107,7 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provena
 
 def bundled_model(misorientation: float, variant: str = "full") -> Path | None:
     """Path of the shipped model for a misorientation (None if there is none)."""
-    from gbsearch.csl import find_twist_csl
+    from gbsearch.geometry.csl import find_twist_csl
     csl = find_twist_csl(misorientation)
     path = MODEL_DIR / f"sigma{csl.sigma}_{variant}.pt"
     return path if path.exists() else None

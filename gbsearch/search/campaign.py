@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from gbsearch.campaign_db import CampaignDB, row_to_atoms
+from gbsearch.store.database import CampaignDB, row_to_atoms
 from gbsearch.errors import GBSearchError, InputError
 from gbsearch.io_utils import writable_dir
 
@@ -39,13 +39,13 @@ def anneal_for(index: int, seed: int, temperature: float, steps: int):
     """The AnnealSettings of candidate ``index`` (its own velocity seed), None for CG only."""
     if steps <= 0:
         return None
-    from gbsearch.lammps_engine import AnnealSettings
+    from gbsearch.relaxation.engine import AnnealSettings
     return AnnealSettings(temperature=float(temperature), steps=int(steps), seed=1 + index + 100_003 * seed)
 
 
 def relax_candidate(atoms: Atoms, index: int, settings=None, anneal=None) -> dict:
     """Worker task: (anneal and) relax one candidate; a failure is returned as a result, never raised."""
-    from gbsearch.relax import relax
+    from gbsearch.relaxation.relax import relax
 
     t0 = time.perf_counter()
     record = {"spec": {"candidate": index, "n_generated": len(atoms)}, "status": "failed", "atoms": atoms}
@@ -69,7 +69,7 @@ class CampaignResult:
 
 def _import_reference(db: CampaignDB, misorientation: float) -> int:
     """Copy the bundled reference rows into the campaign database (once)."""
-    from gbsearch.reference_data import bundled_reference, reference_db_path
+    from gbsearch.store.references import bundled_reference, reference_db_path
     if db.db.count(source="reference") or bundled_reference(misorientation) is None:
         return 0
     from ase.db import connect
@@ -101,7 +101,7 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, 
         frames = read(path, index=":")
         if len(frames) >= n:
             return frames[:n]
-    from gbsearch.gb_model import GBGenerator
+    from gbsearch.gbmodel.model import GBGenerator
     gen = GBGenerator.load(model_path)
     t0 = time.perf_counter()
     # Small batches on CPU: no throughput to gain there, and the progress bar moves.
@@ -116,8 +116,8 @@ def _candidates(out: Path, model_path: Path, n: int, seed: int, progress: bool, 
 
 
 def resolve_model(misorientation: float, model: str | Path | None) -> Path:
-    from gbsearch.csl import find_twist_csl
-    from gbsearch.gb_model import bundled_model
+    from gbsearch.geometry.csl import find_twist_csl
+    from gbsearch.gbmodel.model import bundled_model
     csl = find_twist_csl(misorientation)      # clear error for non-CSL angles first
     if model is not None:
         path = Path(model)
@@ -160,7 +160,7 @@ def run_campaign(misorientation: float = 36.87, candidates: int = DEFAULT_CANDID
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from gbsearch.report import write_report
+    from gbsearch.analysis.report import write_report
 
     model_path = resolve_model(misorientation, model)
     out = writable_dir(out or f"runs/run-{misorientation:g}")
@@ -172,7 +172,7 @@ def run_campaign(misorientation: float = 36.87, candidates: int = DEFAULT_CANDID
     if todo:
         own = client is None
         if own:
-            from gbsearch.parallel import get_client
+            from gbsearch.search.cluster import get_client
             client = get_client(scheduler, workers)
         try:
             known = db.known(SOURCE)
@@ -198,7 +198,7 @@ def run_campaign(misorientation: float = 36.87, candidates: int = DEFAULT_CANDID
             bar.close()
         finally:
             if own:
-                from gbsearch.parallel import close_client
+                from gbsearch.search.cluster import close_client
                 close_client(client)
     summary = write_report(db, out, title=f"{misorientation:g}° <100> twist, W (Zhou 2004)")
     structures = sorted((row_to_atoms(r) for r in db.rows(source=SOURCE, status="ok")),

@@ -49,7 +49,7 @@ class Rendered:
 
 def best_rows(database: str | Path, k: int) -> list:
     """The ``k`` lowest-γ ok rows of a campaign database (any source)."""
-    from gbsearch.campaign_db import CampaignDB
+    from gbsearch.store.database import CampaignDB
 
     if k < 1:
         raise InputError(f"--best must be at least 1, got {k}")
@@ -232,7 +232,7 @@ def render_campaign(folder: Path, best: int = 3, color: str = "ptm", out: Path |
                     sheet: bool = True) -> list[Rendered]:
     """Render the ``best`` lowest-γ ok structures of the campaign in ``folder`` into
     ``out`` (default ``folder/render``). Returns what was written, best first."""
-    from gbsearch.campaign_db import row_to_atoms
+    from gbsearch.store.database import row_to_atoms
 
     folder = Path(folder)
     if color not in COLORS:

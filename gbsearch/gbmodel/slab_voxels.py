@@ -16,7 +16,7 @@ import torch
 from ase import Atoms
 from torch.utils.data import Dataset
 
-from gbsearch.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
+from gbsearch.geometry.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
                                 twist_bicrystal)
 from gbsearch.voxel.encoder import encode
 from gbsearch.voxel.grid import VoxelGrid

@@ -7,7 +7,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from gbsearch.bicrystal import FIXED_REGIONS
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
 from gbsearch.errors import InputError
 
 NN_DISTANCE_W = 2.74           # Å

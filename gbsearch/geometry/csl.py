@@ -68,7 +68,7 @@ def find_twist_csl(misorientation_deg: float, max_sigma: int = 101,
         folded = 90.0 - folded
     if abs(folded) < 1e-9:
         raise InputError("misorientation 0° (or a multiple of 90°) is the perfect crystal; "
-                         "use gbsearch.bicrystal.twist_bicrystal(..., misorientation=0) for a reference slab")
+                         "use gbsearch.geometry.bicrystal.twist_bicrystal(..., misorientation=0) for a reference slab")
     table = csl_twist_angles(max_sigma)
     best = min(table, key=lambda c: abs(c.angle_deg - folded))
     if abs(best.angle_deg - folded) <= tolerance_deg:

@@ -1,7 +1,7 @@
 """LAMMPS relaxation engine (SPEC §2.4): one long-lived LAMMPS instance per process.
 
 Knows ASE and LAMMPS, nothing of torch. Structures come in as ``ase.Atoms`` whose
-``arrays["region"]`` (see :mod:`gbsearch.bicrystal`) says which atoms are fixed and which
+``arrays["region"]`` (see :mod:`gbsearch.geometry.bicrystal`) says which atoms are fixed and which
 grain moves rigidly along z; plain ``Atoms`` without regions relax fully.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from gbsearch.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
+from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
 from gbsearch.errors import InputError, RelaxationError
-from gbsearch.potential import ELEMENT, potential_path
+from gbsearch.relaxation.potential import ELEMENT, potential_path
 
 
 @dataclass(frozen=True)

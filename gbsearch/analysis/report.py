@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbsearch.campaign_db import CampaignDB
+from gbsearch.store.database import CampaignDB
 
 TABLE_COLUMNS = ["id", "source", "n_atoms", "n_frac", "gamma_J_m2", "status"]
 

@@ -170,7 +170,7 @@ def load_cluster(path: str | Path):
         _check_type(path, "n_workers", data.get("n_workers"), (int,))
         if data.get("n_workers") is not None and data["n_workers"] < 1:
             raise InputError(f"{path}: n_workers must be at least 1, got {data['n_workers']}")
-        from gbsearch.parallel import default_workers
+        from gbsearch.search.cluster import default_workers
         with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}):
             cluster = LocalCluster(n_workers=data.get("n_workers") or default_workers(), threads_per_worker=1,
                                    processes=True, memory_limit=data.get("memory_limit") or "auto",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from gbsearch.bicrystal import FIXED_REGIONS
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
 from gbsearch.errors import InputError
 
 EV_PER_A2_TO_J_PER_M2 = 16.0218
@@ -16,7 +16,7 @@ def _require(atoms: Atoms, *keys: str) -> None:
     missing = [k for k in keys if k not in atoms.info]
     if missing:
         raise InputError(f"structure lacks GB metadata {missing}: build it with "
-                         "gbsearch.bicrystal.twist_bicrystal (or `gbsearch build`)")
+                         "gbsearch.geometry.bicrystal.twist_bicrystal (or `gbsearch build`)")
 
 
 def n_free(atoms: Atoms) -> int:

@@ -1,0 +1,64 @@
+"""Bundled reference datasets (grand-canonical searches shipped with the package).
+
+Each is an ASE SQLite database compressed with xz under ``gbsearch/data/reference/``, with a
+JSON file beside it saying how it was produced (command, seed, commit).
+"""
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import shutil
+from pathlib import Path
+
+from ase import Atoms
+
+from gbsearch.errors import InputError
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
+
+
+def _name(misorientation: float) -> str:
+    from gbsearch.geometry.csl import find_twist_csl
+    return f"sigma{find_twist_csl(misorientation).sigma}"
+
+
+def bundled_reference(misorientation: float = 36.87) -> Path | None:
+    """Compressed database shipped for this boundary, or None."""
+    path = DATA_DIR / f"{_name(misorientation)}_reference.db.xz"
+    return path if path.exists() else None
+
+
+def reference_db_path(misorientation: float = 36.87) -> Path:
+    """Uncompressed copy of the bundled database (made once in the user cache)."""
+    packed = bundled_reference(misorientation)
+    if packed is None:
+        raise InputError(f"no bundled reference dataset for {misorientation}°; run "
+                         f"`gbsearch reference --misorientation {misorientation} --out DIR`")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gbsearch"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / packed.name[:-3]
+    stamp = target.with_suffix(".stamp")
+    key = f"{packed.stat().st_size}:{packed.stat().st_mtime_ns}"
+    if not target.exists() or not stamp.exists() or stamp.read_text() != key:
+        tmp = target.with_suffix(".tmp")
+        with lzma.open(packed) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.replace(target)
+        stamp.write_text(key)
+    return target
+
+
+def load_reference_dataset(misorientation: float = 36.87, n_window=None) -> list[Atoms]:
+    """The bundled reference structures (relaxed ``Atoms`` with ``info["gamma_J_m2"]``,
+    ``info["n_frac"]``, regions and per-atom energies), optionally lo <= [n] < hi only."""
+    from gbsearch.gbmodel.model import load_reference_structures
+    return load_reference_structures(reference_db_path(misorientation), n_window)
+
+
+def provenance(misorientation: float = 36.87) -> dict:
+    packed = bundled_reference(misorientation)
+    if packed is None:
+        return {}
+    meta = packed.with_name(packed.name.replace(".db.xz", ".json"))
+    return json.loads(meta.read_text()) if meta.exists() else {}
