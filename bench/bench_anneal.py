@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ase.io import read
 
-from gbsearch.search.campaign import CANDIDATES, DEFAULT_ANNEAL_STEPS, DEFAULT_ANNEAL_TEMPERATURE, anneal_for
+from gbsearch.driver.campaign import CANDIDATES
+from gbsearch.driver.config import CampaignConfig
 from gbsearch.relaxation.relax import relax
 
 
@@ -25,12 +26,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first K candidates only")
     a = ap.parse_args()
     cands = read(a.campaign / CANDIDATES, index=":")[:a.limit]
+    default = CampaignConfig()        # the campaign's default anneal, seed 0
     rows = []
     for i, atoms in enumerate(cands):
         t0 = time.perf_counter()
         cg = relax(atoms.copy()).info["gamma_J_m2"]
         t1 = time.perf_counter()
-        an = relax(atoms.copy(), anneal=anneal_for(i, 0, DEFAULT_ANNEAL_TEMPERATURE, DEFAULT_ANNEAL_STEPS))
+        an = relax(atoms.copy(), anneal=default.anneal_for(i))
         t2 = time.perf_counter()
         rows.append((cg, an.info["gamma_J_m2"], t1 - t0, t2 - t1))
         print(f"candidate {i}: CG only {cg:.4f} J/m² ({t1 - t0:.1f} s); anneal + CG {an.info['gamma_J_m2']:.4f} J/m² "

@@ -68,8 +68,8 @@ def main() -> None:
     if "n_hist_training" in metrics:
         print("training data :", " ".join(f"{v:4d}" for v in metrics["n_hist_training"]))
     if args.relax:
-        from gbsearch.search.campaign import relax_candidate
-        from gbsearch.search.cluster import get_client
+        from gbsearch.driver.campaign import relax_candidate
+        from gbsearch.driver.cluster import get_client
         client = get_client(workers=args.workers)
         futs = client.map(relax_candidate, cands[: args.relax], range(args.relax), pure=False)
         res = client.gather(futs)

@@ -12,9 +12,9 @@ import argparse
 import tempfile
 import time
 
-from gbsearch.search.trials import SearchSettings
-from gbsearch.search.cluster import get_client
-from gbsearch.search.reference import run_search
+from gbsearch.driver.trials import SearchSettings
+from gbsearch.driver.cluster import get_client
+from gbsearch.driver.reference import run_search
 
 
 def timed(workers: int, settings: SearchSettings, trials: int) -> float:

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbsearch.search.campaign import run_campaign
+from gbsearch.driver.campaign import run_campaign
 from gbsearch.store.database import CampaignDB
 from gbsearch.gbmodel.model import GBGenerator, in_window
-from gbsearch.search.trials import draw_trial, run_trial, settings_from_dict
+from gbsearch.driver.trials import draw_trial, run_trial, settings_from_dict
 from gbsearch.store.references import provenance, reference_db_path
 from gbsearch.analysis.report import campaign_table, lower_envelope
 
@@ -53,6 +53,12 @@ def near_envelope(df: pd.DataFrame, env: pd.DataFrame, tol: float = ENV_TOL) -> 
     lookup = dict(zip(env.n_frac.round(4), env.gamma_J_m2))
     ref = df.n_frac.round(4).map(lookup)
     return (df.gamma_J_m2 <= ref + tol).to_numpy()
+
+
+def generation_seconds(meta: dict) -> float:
+    """Seconds a campaign spent generating its candidates (all its runs; older folders kept one total)."""
+    runs = meta.get("generated")
+    return sum(r["seconds"] for r in runs) if runs else meta.get("generate_s", float("nan"))
 
 
 def best_near(df: pd.DataFrame, n: float) -> float | None:
@@ -179,7 +185,7 @@ def main() -> None:
     meta_n, meta_g = prov["metastable"]["n_frac"], prov["metastable"]["gamma_J_m2"]
     assert not in_window(gs.n_frac, window) and not in_window(meta_n, window), "window must hold both out"
 
-    from gbsearch.search.cluster import close_client, get_client
+    from gbsearch.driver.cluster import close_client, get_client
     client = get_client(workers=a.workers)
     try:
         t0 = time.perf_counter()
@@ -188,13 +194,13 @@ def main() -> None:
         frames, per_seed = [], []
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             folder = out / f"seed{seed}"
-            run_campaign(a.misorientation, candidates=a.candidates, out=folder, model=a.model,
+            run_campaign(misorientation=a.misorientation, candidates=a.candidates, out=folder, model=a.model,
                          seed=seed, client=client, progress=True, nfe=a.nfe, anneal_steps=a.anneal_steps)
             df = campaign_table(CampaignDB(folder / "campaign.db"))
             d = df[df.source == "diffusion"].sort_values("trial").copy()
             d["seed"] = seed
             frames.append(d)
-            gen_s = json.loads((folder / "campaign.json").read_text()).get("generate_s", float("nan"))
+            gen_s = generation_seconds(json.loads((folder / "campaign.json").read_text()))
             per_seed.append({"seed": seed, "generate_s_per_candidate": gen_s / a.candidates,
                              "relax_s_per_candidate": float(d.wall_s.mean()),
                              "first_gs_hit": first_hit(d.gamma_J_m2.fillna(np.inf), gs.gamma_J_m2),

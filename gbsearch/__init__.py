@@ -3,17 +3,18 @@
 __version__ = "0.1.0"
 
 
-def search(misorientation: float = 36.87, candidates: int = 12, out=None, model=None,
-           scheduler: str | None = None, workers: int | None = None, seed: int = 0,
-           progress: bool = True, nfe: int | None = None, anneal_temperature: float | None = None,
-           anneal_steps: int | None = None):
+def search(misorientation: float | None = None, candidates: int | None = None, *, config=None,
+           progress: bool = True, client=None, **settings):
     """Run a diffusion search campaign for a <100> twist GB of W and return the relaxed
     candidates as ``ase.Atoms``, lowest γ first; each has ``info["gamma_J_m2"]`` (J/m²),
-    ``info["n_frac"]`` and ``info["source"]``. Results also go to the campaign folder ``out``;
-    ``nfe``: solver steps per candidate (default 20; SPEC's 60: slower, same best γ in our tests);
-    ``anneal_temperature`` (K) / ``anneal_steps`` (2 fs MD steps before CG, default 1500 K × 5000;
-    ``anneal_steps=0``: CG only, as in the paper)."""
-    from gbsearch.search.campaign import run_campaign
-    return run_campaign(misorientation, candidates, out, model, scheduler, workers, seed,
-                        progress=progress, nfe=nfe, anneal_temperature=anneal_temperature,
-                        anneal_steps=anneal_steps).structures
+    ``info["n_frac"]`` and ``info["source"]``. Results also go to the campaign folder ``out``.
+
+    Settings are those of :class:`gbsearch.driver.config.CampaignConfig` (``out``, ``model``,
+    ``seed``, ``nfe``, ``anneal_temperature`` (K), ``anneal_steps`` (2 fs MD steps before CG;
+    0 = CG only, as in the paper), ``workers``, ``scheduler``, ``database``, ``relax_*``…), with
+    the same defaults as ``gbsearch run``; ``config``: a campaign YAML file whose keys the
+    arguments override; ``client``: a Dask client to relax on."""
+    from gbsearch.driver.campaign import run_campaign
+    from gbsearch.driver.config import CampaignConfig
+    cfg = CampaignConfig.build(config, misorientation=misorientation, candidates=candidates, **settings)
+    return run_campaign(cfg, client=client, progress=progress).structures

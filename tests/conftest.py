@@ -18,7 +18,7 @@ def perfect_slab():
 @pytest.fixture(scope="module")
 def client():
     """A local Dask cluster of two single-threaded worker processes (real LAMMPS in each)."""
-    from gbsearch.search.cluster import close_client, get_client
+    from gbsearch.driver.cluster import close_client, get_client
     c = get_client(workers=2)
     yield c
     close_client(c)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gbsearch.search.workflow_files import CAMPAIGN_KEYS, load_campaign_config, load_cluster, slurm_cluster
+from gbsearch.driver.config import load_campaign_config, setting_names
+from gbsearch.driver.workflow_files import load_cluster, slurm_cluster
 from gbsearch.errors import InputError
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -30,7 +31,7 @@ def _variant(tmp_path, example, **changes):
 
 def test_example_campaign_sets_every_documented_key():
     cfg = load_campaign_config(WORKFLOWS / "campaign.yaml")
-    assert set(cfg) == set(CAMPAIGN_KEYS)
+    assert set(cfg) == set(setting_names())
     assert cfg["misorientation"] == pytest.approx(36.87) and cfg["candidates"] == 24
     assert cfg["relax_ftol"] == pytest.approx(1e-10) and cfg["relax_maxiter"] == 10000
     assert cfg["model"] is None and cfg["out"] == "runs/sigma5-001"
@@ -57,8 +58,8 @@ def test_campaign_config_errors(tmp_path, text, message):
 def test_campaign_config_expands_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("GBSEARCH_TEST_PW", "s3cret")
     cfg = load_campaign_config(_write(tmp_path, "c.yaml", "database: postgresql://gb:${GBSEARCH_TEST_PW}@h:5432/db\n"
-                                                          "misorientation: 37\n"))
-    assert cfg == {"database": "postgresql://gb:s3cret@h:5432/db", "misorientation": 37}
+                                                          "misorientation: 36.87\n"))
+    assert cfg == {"database": "postgresql://gb:s3cret@h:5432/db", "misorientation": 36.87}
     with pytest.raises(InputError, match="cannot read configuration"):
         load_campaign_config(tmp_path / "missing.yaml")
 

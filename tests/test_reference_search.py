@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from gbsearch.store.database import CampaignDB
-from gbsearch.search.trials import SearchSettings, draw_trial, trial_structure
+from gbsearch.driver.trials import SearchSettings, draw_trial, trial_structure
 from gbsearch.geometry.properties import atom_fraction
-from gbsearch.search.reference import run_search
+from gbsearch.driver.reference import run_search
 
 TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
 TINY_CLI = ["--replicate", "1", "1", "--n-fixed", "7", "--n-free", "4", "--md-steps", "100", "400"]
@@ -145,5 +145,5 @@ def test_settings_survive_their_json_form():
     import json
     from dataclasses import asdict
 
-    from gbsearch.search.trials import settings_from_dict
+    from gbsearch.driver.trials import settings_from_dict
     assert settings_from_dict(json.loads(json.dumps(asdict(TINY)))) == TINY

@@ -11,8 +11,8 @@ from PIL import Image
 
 from gbsearch.store.database import CampaignDB, row_to_atoms
 from gbsearch.errors import InputError
-from gbsearch.search.trials import SearchSettings
-from gbsearch.search.reference import run_search
+from gbsearch.driver.trials import SearchSettings
+from gbsearch.driver.reference import run_search
 
 TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
 

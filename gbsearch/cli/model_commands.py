@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from gbsearch.cli import app
+from gbsearch.driver.config import describe
 
 
 def _git_commit() -> str:
@@ -65,28 +66,25 @@ def train(
 @app.command()
 def generate(
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: the bundled one for --misorientation)."),
-    misorientation: float = typer.Option(36.87, "--misorientation", "-m"),
+    misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help=describe("misorientation")),
     n: int = typer.Option(16, "-n", "--candidates", help="Number of candidates."),
     output: Path = typer.Option(Path("candidates.extxyz"), "--output", "-o"),
-    seed: int = typer.Option(0),
+    seed: Optional[int] = typer.Option(None, help=describe("seed")),
     batch_size: int = typer.Option(16),
-    nfe: Optional[int] = typer.Option(None, "--nfe", min=1, help="Solver steps (network evaluations) per candidate [default: 20, as `gbsearch run`; SPEC: 60]."),
+    nfe: Optional[int] = typer.Option(None, "--nfe", help=describe("nfe")),
 ):
     """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
     from ase.io import write
 
-    from gbsearch.search.campaign import DEFAULT_NFE
-    from gbsearch.gbmodel.model import GBGenerator, bundled_model
+    from gbsearch.gbmodel.model import GBGenerator, model_for
     from gbsearch.io_utils import writable_path
+    from gbsearch.driver.config import CampaignConfig
 
-    path = model or bundled_model(misorientation)
-    if path is None:
-        from gbsearch.errors import InputError
-        raise InputError(f"no bundled model for {misorientation}°; train one with `gbsearch reference` "
-                         "and `gbsearch train`, then pass --model")
+    cfg = CampaignConfig.build(misorientation=misorientation, nfe=nfe, seed=seed)
+    path = model_for(cfg.boundary, model)
     writable_path(output)
     gen = GBGenerator.load(path)
-    cands = gen.generate(n, seed=seed, batch_size=batch_size, steps=nfe or DEFAULT_NFE, progress=True)
+    cands = gen.generate(n, seed=cfg.seed, batch_size=batch_size, steps=cfg.nfe, progress=True)
     write(output, cands, format="extxyz")
     from gbsearch.geometry.properties import atom_fraction
     fr = [atom_fraction(c) for c in cands]

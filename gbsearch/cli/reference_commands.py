@@ -32,8 +32,8 @@ def reference(
     """Grand-canonical reference search: random shifts, [n], perturbations, MD and CG.
     Re-running the same command resumes where it stopped."""
     from gbsearch.store.database import CampaignDB
-    from gbsearch.search.trials import SearchSettings
-    from gbsearch.search.reference import DB_NAME, run_search
+    from gbsearch.driver.trials import SearchSettings
+    from gbsearch.driver.reference import DB_NAME, run_search
     from gbsearch.analysis.report import write_report
 
     if random_supercells:

@@ -105,12 +105,53 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provena
     return target
 
 
-def bundled_model(misorientation: float, variant: str = "full") -> Path | None:
-    """Path of the shipped model for a misorientation (None if there is none)."""
-    from gbsearch.geometry.csl import find_twist_csl
-    csl = find_twist_csl(misorientation)
-    path = MODEL_DIR / f"sigma{csl.sigma}_{variant}.pt"
+def bundled_model(boundary, variant: str = "full") -> Path | None:
+    """Path of the shipped model for a boundary (TwistCSL or angle in degrees), None if none."""
+    from gbsearch.geometry.csl import as_boundary
+    path = MODEL_DIR / f"sigma{as_boundary(boundary).sigma}_{variant}.pt"
     return path if path.exists() else None
+
+
+def model_sigmas(path: str | Path) -> set[int] | None:
+    """The Σ values a model file serves: ``extra["boundaries"]`` when the model declares several
+    (a list of Σ, or "any" for every boundary it can take), else its slab template's Σ."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    from gbsearch.geometry.csl import find_twist_csl
+    extra = read_checkpoint(path).get("extra") or {}
+    declared = extra.get("boundaries")
+    if declared == "any":
+        return None
+    if declared:
+        return {int(v) for v in declared}
+    if "template" not in extra:
+        raise CheckpointError(f"{path} is a diffusion checkpoint without a GB slab template; "
+                              "use the model.pt written at the end of `gbsearch train`")
+    return {find_twist_csl(extra["template"]["misorientation"]).sigma}
+
+
+def model_for(boundary, model: str | Path | None = None) -> Path:
+    """The model file to in-paint ``boundary`` (a TwistCSL) with: ``model`` when given, else the
+    bundled one. A model trained for another boundary is refused with both named, before any
+    work is done (it would in-paint its own boundary's slabs under the requested title)."""
+    if model is None:
+        path = bundled_model(boundary)
+        if path is None:
+            s = boundary.sigma
+            raise InputError(
+                f"no bundled model for Σ{s} ({boundary.angle_deg:.2f}°). Make one with:\n"
+                f"  gbsearch reference --misorientation {boundary.angle_deg:.2f} --out runs/ref-sigma{s}\n"
+                f"  gbsearch train --reference runs/ref-sigma{s} --out runs/model-sigma{s}\n"
+                f"then pass --model runs/model-sigma{s}/model.pt (or use --train to do both now)")
+        return path
+    path = Path(model)
+    if not path.exists():
+        raise InputError(f"model file not found: {path}")
+    sigmas = model_sigmas(path)
+    if sigmas is not None and boundary.sigma not in sigmas:
+        served = ", ".join(f"Σ{v}" for v in sorted(sigmas))
+        raise InputError(f"{path} is a model for {served}, not for the requested {boundary.label} "
+                         "boundary; pass a model trained for it (or none, for the bundled one)")
+    return path
 
 
 @dataclass
@@ -146,46 +187,71 @@ class GBGenerator:
         """Upper-grain z offsets (Å) of the training structures ([0.0] for older model files)."""
         return list((self.meta.get("extra") or {}).get("upper_dz") or [0.0])
 
-    def generate(self, n: int, seed: int = 0, batch_size: int = 16, steps: int = 60,
-                 progress: bool = False) -> list[Atoms]:
-        """``n`` unrelaxed candidates, each with its fixed grains in-painted as known and the
-        GB core generated. The known upper grain gets a random in-plane shift (a search
-        variable, uniform over the CSL cell) and a z offset drawn from the training
-        structures' (the model learned the free region for grains at those heights; the
-        relaxation then finds the grain's height itself). Voxel densities are clipped to
-        [0, 1] during sampling."""
+    @property
+    def boundary(self):
+        """The boundary (:class:`~gbsearch.geometry.csl.TwistCSL`) of the model's slab template."""
+        from gbsearch.geometry.csl import find_twist_csl
+        return find_twist_csl(self.template.misorientation)
+
+    def generate(self, indices, seed: int = 0, *, steps: int, batch_size: int = 16,
+                 progress: bool = False, on_batch=None) -> list[Atoms]:
+        """Unrelaxed candidates ``indices`` (an int n means 0…n−1), each with its fixed grains
+        in-painted as known and the GB core generated. Candidate i depends on ``(seed, i)``
+        only: its upper-grain shift and height and its starting noise are drawn from its own
+        generator, so the same candidate comes out whichever batch it is drawn in or whichever
+        other indices are asked for (up to floating-point differences between batch sizes).
+        The known upper grain gets a random in-plane shift (a search variable, uniform over
+        the CSL cell) and a z offset drawn from the training structures' (the model learned
+        the free region for grains at those heights; the relaxation then finds the grain's
+        height itself). Voxel densities are clipped to [0, 1] during sampling.
+
+        steps: solver steps (network evaluations) per candidate; on_batch(list of Atoms) is
+        called as each batch is decoded (a campaign writes it to disk there)."""
         from tqdm.auto import tqdm
 
         from gbsearch.diffusion import sample
         from gbsearch.voxel.decoder import decode, load_decoder
 
+        indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
         grid = self.template.grid()
         mask = self.template.known_mask()
         dz_pool = np.asarray(self.upper_dz)
-        rng = np.random.default_rng(seed)
-        gen = torch.Generator().manual_seed(seed)
         decoder = load_decoder(device=self.device)
         edge = grid.lengths[0] / self.template.replicate[0]
         out = []
-        bar = tqdm(total=n, desc="generating candidates", unit="cand", disable=not progress)
-        for start in range(0, n, batch_size):
-            b = min(batch_size, n - start)
-            shifts = rng.uniform(0, edge, (b, 2))
-            dzs = rng.choice(dz_pool, b)
-            slabs = [self.template.build(shift=s, dz=d) for s, d in zip(shifts, dzs)]
+        bar = tqdm(total=len(indices), desc="generating candidates", unit="cand", disable=not progress)
+        for start in range(0, len(indices), batch_size):
+            batch = indices[start:start + batch_size]
+            draws = [_candidate_draws(seed, i, edge, dz_pool, grid.shape) for i in batch]
+            slabs = [self.template.build(shift=shift, dz=dz) for shift, dz, _ in draws]
             known = encode_slabs(slabs, grid)
-            vox = sample(self.model, self.scheduler, grid.shape, b, known=known, known_mask=mask,
-                         generator=gen, steps=steps, scale=self.meta["data_scale"], device=self.device,
+            noise = torch.stack([eps for _, _, eps in draws])
+            vox = sample(self.model, self.scheduler, grid.shape, len(batch), known=known, known_mask=mask,
+                         noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
                          clip=(0.0, 1.0))
             positions = decode(vox[:, 0].float(), grid, model=decoder)
-            for slab, pos, d in zip(slabs, positions, dzs):
+            done = []
+            for i, slab, pos, (_, dz, _) in zip(batch, slabs, positions, draws):
                 # info["shift"] comes from the slab at full precision: template.slab_for rebuilds it exactly.
-                cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(d))
-                cand.info["upper_dz"] = float(d)
-                out.append(cand)
-            bar.update(b)
+                cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(dz))
+                cand.info.update(upper_dz=float(dz), candidate=i, seed=int(seed), nfe=int(steps))
+                done.append(cand)
+            if on_batch is not None:
+                on_batch(done)
+            out.extend(done)
+            bar.update(len(batch))
         bar.close()
         return out
+
+
+def _candidate_draws(seed: int, index: int, edge: float, dz_pool: np.ndarray, shape):
+    """Candidate ``index``'s own random draws: in-plane shift (Å), upper-grain z offset (Å) and
+    starting noise [1, nx, ny, nz], from a generator seeded by (seed, index) alone."""
+    rng = np.random.default_rng([seed, index])
+    shift = rng.uniform(0, edge, 2)
+    dz = float(rng.choice(dz_pool))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return shift, dz, torch.randn((1, *shape), generator=gen)
 
 
 def model_card(path: str | Path) -> str:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from ase import Atoms
 
-from gbsearch.geometry.csl import TwistCSL, find_twist_csl, twist_frame
+from gbsearch.geometry.csl import TwistCSL, as_boundary, find_twist_csl
 from gbsearch.errors import InputError
 
 A0_W = 3.164849          # Å, BCC lattice constant of the Zhou 2004 W potential
@@ -45,14 +45,15 @@ def _plane_sites(rotation: float, parity: int, edge: float, a0: float) -> np.nda
     return out[np.sort(first)]
 
 
-def twist_bicrystal(misorientation: float = 36.87, replicate: tuple[int, int] = (1, 1),
+def twist_bicrystal(misorientation: float | TwistCSL = 36.87, replicate: tuple[int, int] = (1, 1),
                     n_fixed: int = 8, n_free: int = 8, vacuum: float = 10.0,
                     shift: tuple[float, float] = (0.0, 0.0), gap: float = 0.0,
                     a0: float = A0_W, symbol: str = SYMBOL) -> Atoms:
     """Build a <100> twist bicrystal slab.
 
-    misorientation: twist angle in degrees; must be a CSL angle (e.g. 36.87 for Σ5), or 0
-        for a perfect-crystal reference slab with the same layout (Σ5 cell).
+    misorientation: the boundary (a :class:`TwistCSL`) or its twist angle in degrees, which
+        must be a CSL angle (e.g. 36.87 for Σ5); 0 gives a perfect-crystal reference slab with
+        the same layout (Σ5 cell).
     replicate: in-plane supercell (i, j) of the CSL cell.
     n_fixed, n_free: numbers of (002) planes per grain held fixed / free to relax.
     vacuum: Å of vacuum below and above the slab.
@@ -64,14 +65,14 @@ def twist_bicrystal(misorientation: float = 36.87, replicate: tuple[int, int] = 
         raise InputError(f"replicate must be positive integers, got {replicate}")
     if n_fixed < 1 or n_free < 1:
         raise InputError("n_fixed and n_free must be at least 1 plane each")
-    if float(misorientation) % 90.0 == 0.0:
+    if not isinstance(misorientation, TwistCSL) and float(misorientation) % 90.0 == 0.0:
         csl = find_twist_csl(36.87)
-        edge_a, rot_lower, _ = twist_frame(csl)
+        edge_a, rot_lower, _ = csl.frame
         rot_upper = rot_lower
         sigma, angle = 1, 0.0
     else:
-        csl = find_twist_csl(misorientation)
-        edge_a, rot_lower, rot_upper = twist_frame(csl)
+        csl = as_boundary(misorientation)
+        edge_a, rot_lower, rot_upper = csl.frame
         sigma, angle = csl.sigma, csl.angle_deg
     edge = edge_a * a0
     lx, ly = edge * i_rep, edge * j_rep

@@ -7,6 +7,7 @@ Sigma = m^2 + n^2, halved while even. theta and 90° - theta give the same bound
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -27,6 +28,25 @@ class TwistCSL:
     @property
     def label(self) -> str:
         return f"Σ{self.sigma} {self.angle_deg:.2f}°"
+
+    @functools.cached_property
+    def frame(self) -> tuple[float, float, float]:
+        """``(edge, rot_lower, rot_upper)`` of :func:`twist_frame` (edge in lattice constants)."""
+        return twist_frame(self)
+
+    def edge(self, a0: float) -> float:
+        """Edge (Å) of the square CSL cell for lattice constant ``a0`` (Å)."""
+        return self.frame[0] * a0
+
+    def n_plane(self, replicate: tuple[int, int] = (1, 1)) -> int:
+        """Atoms per (002) plane of the ``replicate`` supercell of the CSL cell."""
+        return self.sigma * int(replicate[0]) * int(replicate[1])
+
+
+def as_boundary(boundary: "TwistCSL | float") -> TwistCSL:
+    """The boundary itself, or the CSL twist boundary of a misorientation in degrees (the one
+    place a raw angle is turned into a boundary; see :func:`find_twist_csl`)."""
+    return boundary if isinstance(boundary, TwistCSL) else find_twist_csl(boundary)
 
 
 def _sigma(m: int, n: int) -> int:

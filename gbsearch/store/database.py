@@ -15,6 +15,7 @@ from ase import Atoms
 
 from gbsearch.errors import InputError
 
+DB_NAME = "campaign.db"   # a campaign or reference folder's SQLite database
 GAMMA_TOL = 1e-4          # J/m², SPEC §2.5 de-duplication
 FINGERPRINT_TOL = 1e-3    # eV, largest difference of sorted per-atom energies
 

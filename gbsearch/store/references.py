@@ -18,9 +18,9 @@ from gbsearch.errors import InputError
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 
 
-def _name(misorientation: float) -> str:
-    from gbsearch.geometry.csl import find_twist_csl
-    return f"sigma{find_twist_csl(misorientation).sigma}"
+def _name(boundary) -> str:
+    from gbsearch.geometry.csl import as_boundary
+    return f"sigma{as_boundary(boundary).sigma}"
 
 
 def bundled_reference(misorientation: float = 36.87) -> Path | None:

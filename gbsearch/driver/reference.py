@@ -14,7 +14,7 @@ from typing import Callable
 
 from gbsearch.store.database import CampaignDB
 from gbsearch.errors import GBSearchError
-from gbsearch.search.trials import SearchSettings, TrialSpec, draw_trial, run_trial
+from gbsearch.driver.trials import SearchSettings, TrialSpec, draw_trial, run_trial
 from gbsearch.io_utils import writable_dir
 
 SOURCE = "reference"
@@ -57,10 +57,10 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
 
     own_client = client is None
     if own_client:
-        from gbsearch.search.cluster import get_client
+        from gbsearch.driver.cluster import get_client
         client = get_client(scheduler, workers)
     try:
-        from gbsearch.search.cluster import n_workers
+        from gbsearch.driver.cluster import n_workers
         window = 2 * n_workers(client)
         todo = (i for i in itertools.count() if i not in done)
         bar = tqdm(total=structures, initial=counts["ok"], desc="reference structures",
@@ -104,7 +104,7 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
         bar.close()
     finally:
         if own_client:
-            from gbsearch.search.cluster import close_client
+            from gbsearch.driver.cluster import close_client
             close_client(client)
     if counts["ok"] < structures:
         raise GBSearchError(f"stopped after {max_trials} trials with {counts['ok']} of {structures} "

@@ -1,8 +1,8 @@
 """YAML configuration files of ``workflows/``: Dask clusters and campaigns.
 
 ``load_cluster(path)`` turns ``dask-local.yaml`` / ``dask-scheduler.yaml`` / ``dask-slurm.yaml``
-into a connected ``distributed.Client``; ``load_campaign_config(path)`` reads a flat campaign
-file (``campaign.yaml``) and checks every key and type, so a typo fails before any work starts.
+into a connected ``distributed.Client``; campaign files (``campaign.yaml``) are read by
+:func:`gbsearch.driver.config.load_campaign_config` with :func:`read_yaml` from here.
 Campaign and scheduler files may use ``${VAR}`` to pull secrets (a database password) from the
 environment; slurm files are left alone, as their shell lines are expanded in the batch job.
 """
@@ -15,26 +15,6 @@ from pathlib import Path
 from gbsearch.errors import InputError
 
 CLUSTER_TYPES = ("local", "scheduler", "slurm")
-
-# key: (accepted types, help); None is always accepted and means "the default".
-CAMPAIGN_KEYS = {
-    "misorientation": ((int, float), "twist angle, degrees (a <100> CSL angle)"),
-    "candidates": ((int,), "diffusion candidates to relax"),
-    "seed": ((int,), "seed of the candidate generation"),
-    "nfe": ((int,), "solver steps (network evaluations) per candidate"),
-    "anneal_temperature": ((int, float), "temperature (K) of the NVT anneal before CG"),
-    "anneal_steps": ((int,), "MD steps (2 fs) of that anneal; 0 = CG only"),
-    "out": ((str,), "campaign folder"),
-    "model": ((str,), "model checkpoint (default: bundled for the boundary)"),
-    "database": ((str,), "ASE database URL (default OUT/campaign.db)"),
-    "scheduler": ((str,), "address of an existing Dask scheduler"),
-    "cluster": ((str,), "Dask cluster file (workflows/dask-*.yaml)"),
-    "workers": ((int,), "local relaxation workers"),
-    "relax_etol": ((int, float), "CG energy tolerance (LAMMPS etol)"),
-    "relax_ftol": ((int, float), "CG force tolerance, eV/Å (LAMMPS ftol)"),
-    "relax_maxiter": ((int,), "CG iterations at most"),
-    "relax_maxeval": ((int,), "force evaluations at most"),
-}
 
 LOCAL_KEYS = {"type", "n_workers", "memory_limit", "dashboard_address"}
 SCHEDULER_KEYS = {"type", "address", "timeout"}
@@ -97,23 +77,6 @@ def _check_type(path, key, value, types) -> None:
         raise InputError(f"{path}: {key} must be {name}, got {value!r}")
 
 
-def load_campaign_config(path: str | Path) -> dict:
-    """The validated keys of a campaign file (only those it sets; null means default)."""
-    data = read_yaml(path)
-    _check_keys(path, data, set(CAMPAIGN_KEYS), "a campaign")
-    for key, value in data.items():
-        _check_type(path, key, value, CAMPAIGN_KEYS[key][0])
-        if isinstance(value, int) and not isinstance(value, bool) and key in (
-                "candidates", "workers", "nfe", "relax_maxiter", "relax_maxeval") and value < 1:
-            raise InputError(f"{path}: {key} must be at least 1, got {value}")
-    for key in ("relax_etol", "relax_ftol"):
-        if data.get(key) is not None and data[key] < 0:
-            raise InputError(f"{path}: {key} must not be negative, got {data[key]}")
-    if data.get("scheduler") and data.get("cluster"):
-        raise InputError(f"{path}: set either scheduler or cluster, not both")
-    return data
-
-
 def _cluster_type(path, data: dict) -> str:
     kind = data.get("type")
     if kind not in CLUSTER_TYPES:
@@ -170,7 +133,7 @@ def load_cluster(path: str | Path):
         _check_type(path, "n_workers", data.get("n_workers"), (int,))
         if data.get("n_workers") is not None and data["n_workers"] < 1:
             raise InputError(f"{path}: n_workers must be at least 1, got {data['n_workers']}")
-        from gbsearch.search.cluster import default_workers
+        from gbsearch.driver.cluster import default_workers
         with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}):
             cluster = LocalCluster(n_workers=data.get("n_workers") or default_workers(), threads_per_worker=1,
                                    processes=True, memory_limit=data.get("memory_limit") or "auto",

@@ -1,0 +1,21 @@
+"""The γ–[n] envelope and its minima (analysis/report.py)."""
+import pandas as pd
+
+from gbsearch.analysis.report import envelope_minima, lower_envelope
+
+
+def _rows(points):
+    return pd.DataFrame([{"n_frac": n, "gamma_J_m2": g, "id": i, "status": "ok"} for i, (n, g) in enumerate(points)])
+
+
+def test_envelope_minima_treat_n_as_periodic():
+    # [n] = 0 and [n] = 0.8 are neighbours: 0.8 is lower, so 0 is no minimum although it
+    # would be one on an open axis; the minima are 0.8 (ground state) and 0.4 (metastable).
+    env = lower_envelope(_rows([(0.0, 2.3), (0.2, 2.6), (0.4, 2.4), (0.6, 2.7), (0.8, 2.1),
+                                (0.4, 2.9), (0.8, 2.5)]))        # higher duplicates at an [n] ignored
+    minima = envelope_minima(env)
+    assert [(m["n_frac"], m["gamma_J_m2"]) for m in minima] == [(0.8, 2.1), (0.4, 2.4)]
+    # 0.75 is no minimum: its periodic neighbour [n] = 0 is lower
+    falling = envelope_minima(lower_envelope(_rows([(0.0, 2.0), (0.25, 2.2), (0.5, 2.4), (0.75, 2.1)])))
+    assert [m["n_frac"] for m in falling] == [0.0]
+    assert envelope_minima(lower_envelope(pd.DataFrame(columns=["n_frac", "gamma_J_m2", "id", "status"]))) == []
