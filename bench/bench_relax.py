@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from ase.io import write
 
-from gbsearch.geometry.bicrystal import twist_bicrystal
+from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, twist_bicrystal
 from gbsearch.relaxation.engine import _new_lammps
 from gbsearch.relaxation.potential import potential_path
 from gbsearch.relaxation.relax import bulk_reference, relax
@@ -46,7 +46,7 @@ minimize 1e-15 1e-10 10000 100000
 def perturbed(replicate, seed):
     atoms = twist_bicrystal(36.87, replicate=replicate)
     rng = np.random.default_rng(seed)
-    free = ~np.isin(atoms.arrays["region"], (1, 4))
+    free = ~np.isin(atoms.arrays["region"], FIXED_REGIONS)
     atoms.positions[free] += rng.normal(0, 0.05, (free.sum(), 3))
     return atoms
 
@@ -58,7 +58,7 @@ def bare_run(lmp, atoms, workdir: Path) -> float:
     ids = lambda code: " ".join(str(i + 1) for i in np.flatnonzero(region == code))  # noqa: E731
     t0 = time.perf_counter()
     lmp.command("clear")
-    lmp.commands_string(BARE_SCRIPT.format(data=data, pot=potential_path(), lo=ids(1), hi=ids(4)))
+    lmp.commands_string(BARE_SCRIPT.format(data=data, pot=potential_path(), lo=ids(FIXED_LOWER), hi=ids(FIXED_UPPER)))
     return time.perf_counter() - t0
 
 

@@ -9,7 +9,7 @@ import argparse
 import numpy as np
 import psutil
 
-from gbsearch.geometry.bicrystal import twist_bicrystal
+from gbsearch.geometry.bicrystal import FIXED_REGIONS, twist_bicrystal
 from gbsearch.relaxation.relax import relax
 
 
@@ -17,7 +17,7 @@ def soak(count: int, seed: int = 0) -> tuple[float, float]:
     """Relax ``count`` perturbed small Σ5 slabs; return RSS (MB) after the first and the last."""
     rng = np.random.default_rng(seed)
     base = twist_bicrystal(36.87, n_fixed=6, n_free=3)
-    free = ~np.isin(base.arrays["region"], (1, 4))
+    free = ~np.isin(base.arrays["region"], FIXED_REGIONS)
     proc = psutil.Process()
     first = None
     for k in range(count):

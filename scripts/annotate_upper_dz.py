@@ -10,7 +10,9 @@ import sys
 
 import torch
 
+from gbsearch.diffusion.checkpoint import read_checkpoint
 from gbsearch.gbmodel.model import GBGenerator
+from gbsearch.io_utils import atomic_path
 from gbsearch.store.references import load_reference_dataset
 
 for path in sys.argv[1:]:
@@ -18,7 +20,8 @@ for path in sys.argv[1:]:
     window = (gen.meta.get("extra") or {}).get("provenance", {}).get("n_window")
     structures = load_reference_dataset(gen.misorientation, tuple(window) if window else None)
     dz = [round(gen.template.upper_offset(a), 5) for a in structures]
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     ckpt["extra"]["upper_dz"] = dz
-    torch.save(ckpt, path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
     print(f"{path}: {len(dz)} structures, upper-grain dz {min(dz):+.3f} … {max(dz):+.3f} Å")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
-import subprocess
 from pathlib import Path
 
-from gbsearch.store.database import CampaignDB
+from gbsearch.provenance import git_commit
+from gbsearch.store.database import DB_NAME, CampaignDB
 from gbsearch.store.references import DATA_DIR
 from gbsearch.analysis.report import campaign_table, envelope_minima, lower_envelope
 
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the command that produced the search")
     ap.add_argument("--where", default="", help="machine it ran on")
     args = ap.parse_args()
-    db_path = args.run_dir / "campaign.db"
+    db_path = args.run_dir / DB_NAME
     settings = json.loads((args.run_dir / "reference_settings.json").read_text())
     df = campaign_table(CampaignDB(db_path))
     ref = df[df.source == "reference"]
@@ -35,7 +35,7 @@ def main() -> None:
     with open(db_path, "rb") as src, lzma.open(target, "wb", preset=9) as dst:
         dst.write(src.read())
     minima = envelope_minima(lower_envelope(ref))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit(short=True)
     meta = {
         "command": args.command, "seed": settings["seed"], "settings": settings["settings"],
         "commit": commit, "machine": args.where,

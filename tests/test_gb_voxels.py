@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.geometry.bicrystal import FIXED_REGIONS, FIXED_UPPER
 from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
 
 TEMPLATE = SlabTemplate(replicate=(1, 1), n_fixed=7, n_free=4, nz=48)
@@ -49,7 +49,7 @@ def test_upper_grain_offset_round_trips_and_moves_the_free_range():
     lo0, hi0 = TEMPLATE.free_z_range()
     lo, hi = TEMPLATE.free_z_range(-0.35)
     assert lo == lo0 and abs(hi - (hi0 - 0.35)) < 1e-12
-    upper_fixed = slab.positions[slab.arrays["region"] == 4, 2]
+    upper_fixed = slab.positions[slab.arrays["region"] == FIXED_UPPER, 2]
     assert upper_fixed.min() > hi                            # still outside the free range
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from ase.io import read, write
 
-from gbsearch.geometry.bicrystal import FREE_LOWER, FREE_UPPER
+from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
 from gbsearch.errors import InputError, RelaxationError
 from gbsearch.geometry.properties import atom_fraction
 from gbsearch.relaxation.engine import LammpsEngine
@@ -60,8 +60,8 @@ def test_sigma5_gamma_and_reproducibility_across_api_cli_and_reuse(sigma5_slab, 
 def test_relaxed_structure_keeps_fixed_grains(sigma5_slab):
     out = relax(sigma5_slab)
     region = sigma5_slab.arrays["region"]
-    lower = region == 1
-    upper = region == 4
+    lower = region == FIXED_LOWER
+    upper = region == FIXED_UPPER
     assert np.allclose(out.positions[lower], sigma5_slab.positions[lower], atol=1e-10)
     dz = out.positions[upper] - sigma5_slab.positions[upper]
     assert np.allclose(dz[:, :2], 0, atol=1e-10) and np.ptp(dz[:, 2]) < 1e-8   # rigid z shift only

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
 from gbsearch.store.database import CampaignDB, row_to_atoms
 from gbsearch.errors import InputError
 from gbsearch.driver.trials import SearchSettings
@@ -84,7 +85,7 @@ def test_extended_xyz_round_trips_with_energy_and_structure_type(rendered, campa
     st, names = a.arrays["structure_type"], a.arrays["structure"]
     assert st.dtype.kind == "i" and set(names) <= {"Other", "FCC", "HCP", "BCC", "ICO", "Simple cubic"}
     # PTM: the fixed grains are BCC but for the two outer (surface) planes of each; the GB is not.
-    fixed = np.isin(a.arrays["region"], (1, 4))
+    fixed = np.isin(a.arrays["region"], FIXED_REGIONS)
     assert (names[fixed] == "BCC").mean() > 0.6
     assert (st[fixed] == 3).mean() == (names[fixed] == "BCC").mean()      # PTM's id for BCC is 3
     near_gb = np.abs(a.positions[:, 2] - a.info["gb_z"]) < 1.0

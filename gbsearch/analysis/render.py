@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from gbsearch.analysis.ptm import ptm_modifier, structure_types
 from gbsearch.errors import InputError
+from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.store.database import DB_NAME
 
-DB_NAME = "campaign.db"
-FIXED_REGIONS = (1, 4)
 PLAN_HALF_WIDTH = 5.0        # Å either side of the GB plane in the plan view
 FIXED_TRANSPARENCY = 0.7     # dimming of the fixed grains
 COLORS = ("ptm", "energy")
@@ -61,29 +62,17 @@ def best_rows(database: str | Path, k: int) -> list:
 
 
 def _ptm_modifier():
-    from ovito.modifiers import PolyhedralTemplateMatchingModifier as PTM
-
-    ptm = PTM()
-    for t in ptm.structures:
-        if t.id == PTM.Type.OTHER:
-            t.color = OTHER_COLOR
-        elif t.id == PTM.Type.BCC:
-            t.color = BCC_COLOR
-    return ptm
+    """PTM with OVITO's default templates (FCC, HCP, BCC), coloured for a white background."""
+    return ptm_modifier(colors={"OTHER": OTHER_COLOR, "BCC": BCC_COLOR})
 
 
 def annotate_structure_types(atoms: Atoms) -> Atoms:
-    """Copy of ``atoms`` with PTM ``structure_type`` (int) and ``structure`` (name) arrays."""
-    from ovito.io.ase import ase_to_ovito
-    from ovito.pipeline import Pipeline, StaticSource
-
-    pipe = Pipeline(source=StaticSource(data=ase_to_ovito(atoms)))
-    pipe.modifiers.append(_ptm_modifier())
-    prop = pipe.compute().particles["Structure Type"]
-    names = {t.id: t.name for t in prop.types}
+    """Copy of ``atoms`` with PTM ``structure_type`` (int) and ``structure`` (name) arrays
+    (OVITO's default templates: FCC, HCP, BCC, else Other)."""
+    types, names = structure_types(atoms)
     out = atoms.copy()
-    out.arrays["structure_type"] = np.asarray(prop, dtype=np.int32).copy()
-    out.arrays["structure"] = np.array([names[i] for i in out.arrays["structure_type"]])
+    out.arrays["structure_type"] = types
+    out.arrays["structure"] = np.array([names[i] for i in types])
     return out
 
 

@@ -39,6 +39,7 @@ def crystal(
 
     from gbsearch.crystal import experiment as E
     from gbsearch.crystal.phases import phase_spec
+    from gbsearch.provenance import git_commit
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     spec = phase_spec(phase)
@@ -56,7 +57,7 @@ def crystal(
             m, hist = train_particle(phase, steps=steps, seed=seed, max_time=train_time)
             save_particle(m, E.weights_path("particle", phase, wdir),
                           {"command": "gbsearch " + " ".join(sys.argv[1:]), "seed": seed,
-                           "commit": E.git_commit(), "history": hist})
+                           "commit": git_commit(), "history": hist})
         typer.echo(f"trained {model} on {phase} in {time.time() - t0:.0f} s -> {E.weights_path(model, phase, wdir)}")
     t0 = time.time()
     if start == "uniform":
@@ -83,5 +84,7 @@ def crystal(
     if xyz is not None:
         from ase import Atoms
         from ase.io import write
-        write(xyz, [Atoms(["W"] * len(p), positions=p, cell=np.eye(3) * spec.L, pbc=True) for p in pos],
+
+        from gbsearch.geometry.material import TUNGSTEN   # the shipped W decoder's element
+        write(xyz, [Atoms([TUNGSTEN.symbol] * len(p), positions=p, cell=np.eye(3) * spec.L, pbc=True) for p in pos],
               format="extxyz")

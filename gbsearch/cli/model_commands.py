@@ -1,7 +1,6 @@
 """``gbsearch train`` and ``gbsearch generate``: the GB diffusion model."""
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,14 +9,6 @@ import typer
 
 from gbsearch.cli import app
 from gbsearch.driver.config import describe
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 @app.command()
@@ -39,8 +30,10 @@ def train(
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
     from gbsearch.errors import InputError
-    from gbsearch.gbmodel.model import load_reference_structures, train_gb_model
+    from gbsearch.gbmodel.model import train_gb_model
     from gbsearch.io_utils import writable_dir
+    from gbsearch.provenance import git_commit
+    from gbsearch.store.database import load_reference_structures
 
     if prediction not in ("v_prediction", "epsilon"):
         raise InputError(f"--prediction must be v_prediction or epsilon, not {prediction!r}")
@@ -50,7 +43,7 @@ def train(
     structures = load_reference_structures(reference, n_window)
     typer.echo(f"{len(structures)} reference structures"
                + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
-    provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": seed, "commit": _git_commit(),
+    provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": seed, "commit": git_commit(short=True),
                   "reference": str(reference)}
     res = train_gb_model(structures, out, steps, batch_size=batch_size, base_channels=channels, lr=lr,
                          seed=seed, val_every=val_every, max_time=max_time, provenance=provenance,

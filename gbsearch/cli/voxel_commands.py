@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,14 +11,6 @@ import typer
 from gbsearch.cli import app
 
 _KINDS = "cubic,rotated,window,surface,gb"
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
-    except Exception:   # no git, or not a checkout: provenance just says so
-        return "unknown"
 
 
 @app.command("train-decoder")
@@ -56,7 +47,9 @@ def train_decoder(
                f"(step {best['step']}); wrote {out}")
     if provenance is not None:
         import torch
-        record = {"command": "gbsearch " + " ".join(sys.argv[1:]), "seed": seed, "commit": _git_commit(),
+
+        from gbsearch.provenance import git_commit
+        record = {"command": "gbsearch " + " ".join(sys.argv[1:]), "seed": seed, "commit": git_commit(),
                   "torch": torch.__version__, "device": result["device"], "steps": result["step"],
                   "wall_s": round(result["wall_s"], 1), "scale_s": result["scale"], "best_validation": best,
                   "history": result["history"]}

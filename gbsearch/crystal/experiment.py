@@ -6,12 +6,13 @@ particle_{phase}.pt; provenance in gbsearch/data/crystal/provenance.json.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from gbsearch.provenance import git_commit  # noqa: F401  (old import path: crystal_commands used E.git_commit)
 
 from . import metrics as M
 from .phases import PHASES, phase_spec, perfect_crystal
@@ -19,17 +20,11 @@ from .phases import PHASES, phase_spec, perfect_crystal
 DATA = Path(__file__).resolve().parents[1] / "data" / "crystal"
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, text=True).strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
 def slim_checkpoint(src, dst, half: bool = True) -> Path:
     """Copy a diffusion checkpoint without optimizer/scheduler state (weights fp16 by default;
     `load_checkpoint` loads them into the fp32 model)."""
-    ck = torch.load(src, map_location="cpu", weights_only=False)
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    ck = read_checkpoint(src)
     if half:
         ck["model_state"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model_state"].items()}
     ck["optimizer_state"] = None

@@ -50,27 +50,18 @@ _PTM_TYPE = {"sc": "SC", "bcc": "BCC", "fcc": "FCC"}
 
 
 def ptm_fraction(pos: np.ndarray, L: float, phase: str, rmsd_cutoff: float = 0.1) -> float:
-    """Fraction of atoms that OVITO's PTM assigns to the target structure."""
-    from ovito.data import DataCollection, Particles, SimulationCell
-    from ovito.modifiers import PolyhedralTemplateMatchingModifier as PTM
-    from ovito.pipeline import Pipeline, StaticSource
+    """Fraction of atoms (Cartesian positions in Å, periodic cube of edge L Å) that OVITO's PTM,
+    choosing among SC, BCC, FCC and HCP, assigns to the target ``phase``."""
+    from ase import Atoms
+
+    from gbsearch.analysis.ptm import CRYSTAL_STRUCTURES, structure_types, type_id
 
     if len(pos) == 0:
         return 0.0
-    dc = DataCollection()
-    dc.objects.append(SimulationCell(matrix=[[L, 0, 0, 0], [0, L, 0, 0], [0, 0, L, 0]], pbc=(True, True, True)))
-    parts = Particles(count=len(pos))
-    parts.create_property("Position", data=np.mod(pos, L))
-    dc.objects.append(parts)
-    mod = PTM(rmsd_cutoff=rmsd_cutoff)
-    target = getattr(PTM.Type, _PTM_TYPE[phase])
-    for t in mod.structures:
-        t.enabled = t.id in (PTM.Type.SC, PTM.Type.BCC, PTM.Type.FCC, PTM.Type.HCP)
-    pipe = Pipeline(source=StaticSource(data=dc))
-    pipe.modifiers.append(mod)
-    data = pipe.compute()
-    st = np.asarray(data.particles["Structure Type"])
-    return float(np.mean(st == int(target)))
+    # PTM looks at positions and the cell only; the element is a placeholder.
+    atoms = Atoms(numbers=np.zeros(len(pos), int), positions=np.mod(pos, L), cell=[L, L, L], pbc=True)
+    st, _ = structure_types(atoms, CRYSTAL_STRUCTURES, rmsd_cutoff)
+    return float(np.mean(st == type_id(_PTM_TYPE[phase])))
 
 
 def close_pair_fraction(pos: np.ndarray, L: float, r_min: float = 0.5 * NN) -> float:

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gbsearch.checkpoint_io import CheckpointError, read_checkpoint_file
+
 from .phases import NN, PhaseSpec, cubic_ops, perfect_fractional, phase_spec
 
 
@@ -328,14 +330,14 @@ def save_particle(model: ParticleScoreNet, path, provenance: dict | None = None)
 
 def load_particle(path, free_head: bool | None = None) -> ParticleScoreNet:
     """Load a checkpoint; free_head=True adds a (zero-initialised) free head to one saved without."""
-    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    obj = read_checkpoint_file(path, "gbsearch-crystal-particle", "crystal-particle", required=("config", "state"))
     cfg = dict(obj["config"])
     if free_head is not None and free_head and not cfg.get("free_head", 0):
         cfg["free_head"] = 1
     model = ParticleScoreNet(ParticleConfig(**cfg))
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in obj["state"].items()}, strict=False)
     if unexpected or any(not k.startswith("dec_free.") for k in missing):
-        raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(f"{path}: checkpoint mismatch: missing {missing}, unexpected {unexpected}")
     return model.eval()
 
 

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NN = 2.7406  # W nearest-neighbour distance, sqrt(3)/2 * 3.1648 Å
+# W-like nearest-neighbour distance (Å) of all three phases. Frozen at the value the shipped
+# crystal models (gbsearch/data/crystal) were trained with: their cells are built from it. It is
+# close to, not equal to, W's (gbsearch.geometry.material.TUNGSTEN: d_nn 2.74 Å, exact BCC
+# sqrt(3)/2 · a0 = 2.7408 Å).
+NN = 2.7406
 
 BASIS = {
     "sc": np.array([[0.0, 0.0, 0.0]]),

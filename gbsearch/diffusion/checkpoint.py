@@ -10,12 +10,13 @@ weights_only=True):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from gbsearch.checkpoint_io import read_checkpoint_file
 from gbsearch.errors import CheckpointError
+from gbsearch.io_utils import atomic_path
 
 from .schedule import ScheduleConfig, make_scheduler
 from .unet import UNet3D, UNetConfig
@@ -70,30 +71,14 @@ def save_checkpoint(path, *, model, model_cfg: UNetConfig, schedule_cfg: Schedul
     }
     if ema is not None:
         ckpt["ema_state"] = {k: v.detach().cpu() for k, v in ema.state_dict().items()}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
     return path
 
 
 def read_checkpoint(path) -> dict:
     """Load and validate a checkpoint dict; CheckpointError if missing, corrupt or foreign."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/garbage files
-        raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {exc.__class__.__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gbsearch voxel-diffusion checkpoint")
-    if ckpt.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}, this gbsearch reads {VERSION}")
-    missing = [k for k in _REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks {missing}")
-    return ckpt
+    return read_checkpoint_file(path, FORMAT, "voxel-diffusion", version=VERSION, required=_REQUIRED)
 
 
 def check_compatible(ckpt: dict, path, expect: dict) -> None:

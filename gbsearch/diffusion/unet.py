@@ -4,7 +4,7 @@ The network maps a noisy voxel array x_t [B, C, nx, ny, nz] and a diffusion time
 (or a scalar) to a tensor of the same shape (ε or v, whichever it was trained on). It knows
 nothing of noise schedules or samplers.
 
-Padding is done by hand (`F.pad`) and every convolution uses padding=0, so one module handles
+Padding is done by hand (:func:`gbsearch.nn_padding.pad_per_axis`) and every convolution uses padding=0, so one module handles
 "periodic x, y / open z" (GB slabs) and "periodic everywhere" (bulk crystals): circular padding
 on periodic axes, zero padding on open ones. With L levels the network is exactly equivariant to
 translations by multiples of 2**(L-1) voxels along periodic axes.
@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# Shared with the voxel decoder; `gbsearch.diffusion.unet.pad_per_axis` stays importable.
+from gbsearch.nn_padding import pad_per_axis
 
 
 @dataclass
@@ -72,36 +75,6 @@ class UNetConfig:
         if unknown:
             raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
         return cls(**d)
-
-
-def pad_per_axis(x: torch.Tensor, pad: int, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-    """Pad the 3 spatial axes of x [B, C, X, Y, Z] by `pad` voxels on each side:
-    circular on periodic axes, zeros on open ones.
-
-    Written out by hand (one allocation, interior copy, border copies) rather than with
-    F.pad(mode="circular"), which returns a standard-layout tensor and so would force a layout
-    conversion before every channels_last_3d convolution on the GPU.
-    """
-    if pad == 0:
-        return x
-    if any(pad > n for n in x.shape[2:]):
-        raise ValueError(f"padding {pad} exceeds grid {tuple(x.shape[2:])}")
-    cl = x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
-    b, c, *n = x.shape
-    out = torch.empty((b, c, *(k + 2 * pad for k in n)), dtype=x.dtype, device=x.device,
-                      memory_format=torch.channels_last_3d if cl else torch.contiguous_format)
-    out[:, :, pad:-pad, pad:-pad, pad:-pad] = x
-    # Axis by axis, each border slab spans the full (padded) extent of the other axes, so the
-    # later axes overwrite the corners with the right values.
-    for d, (k, per) in enumerate(zip(n, periodic), start=2):
-        lo, hi = out.narrow(d, 0, pad), out.narrow(d, k + pad, pad)
-        if per:
-            lo.copy_(out.narrow(d, k, pad))
-            hi.copy_(out.narrow(d, pad, pad))
-        else:
-            lo.zero_()
-            hi.zero_()
-    return out
 
 
 class PaddedConv3d(nn.Module):

@@ -18,7 +18,7 @@ from pathlib import Path
 from ase import Atoms
 
 from gbsearch.errors import GBSearchError, InputError
-from gbsearch.io_utils import writable_dir
+from gbsearch.io_utils import atomic_path, atomic_write, writable_dir
 from gbsearch.driver.config import CampaignConfig
 from gbsearch.store.database import DB_NAME, CampaignDB, row_to_atoms
 
@@ -108,10 +108,8 @@ def _write_candidates(out: Path, frames: dict[int, Atoms]) -> None:
     """All candidates so far, in index order, replacing the file atomically (a kill while
     writing leaves the previous file whole)."""
     from ase.io import write
-    path = out / CANDIDATES
-    tmp = path.with_suffix(".tmp.extxyz")
-    write(tmp, [frames[i] for i in sorted(frames)], format="extxyz")
-    tmp.replace(path)
+    with atomic_path(out / CANDIDATES) as tmp:
+        write(tmp, [frames[i] for i in sorted(frames)], format="extxyz")
 
 
 def _check_resume(out: Path, config: CampaignConfig, model_path: Path) -> dict:
@@ -169,9 +167,7 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
 
 
 def _write_meta(out: Path, meta: dict) -> None:
-    tmp = out / (META + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(out / META)
+    atomic_write(out / META, json.dumps(meta, indent=2))
 
 
 def _now() -> str:

@@ -17,6 +17,7 @@ from ase import Atoms
 
 from gbsearch.geometry.bicrystal import A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, twist_bicrystal
 from gbsearch.geometry.csl import find_twist_csl, twist_frame
+from gbsearch.geometry.periodic import minimum_image
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,7 @@ def _insert_in_gap(atoms: Atoms, rng: np.random.Generator, min_distance: float =
     z0 = atoms.info["gb_z"]
     for _ in range(200):
         p = np.array([rng.uniform(0, lx), rng.uniform(0, ly), z0 + rng.uniform(-0.5, 0.5)])
-        d = atoms.positions - p
-        d[:, :2] -= np.round(d[:, :2] / [lx, ly]) * [lx, ly]
+        d = minimum_image(atoms.positions - p, atoms.cell.lengths(), (True, True, False))
         if np.min(np.linalg.norm(d, axis=1)) >= min_distance:
             break
     region = np.append(atoms.arrays["region"], FREE_UPPER)

@@ -119,36 +119,29 @@ def slurm_cluster(path: str | Path):
 
 def load_cluster(path: str | Path):
     """A ``distributed.Client`` for the cluster file at ``path`` (see ``workflows/``)."""
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from gbsearch.driver.cluster import connect, local_client, single_threaded_workers
 
     data = read_yaml(path, expand=False)
     kind = _cluster_type(path, data)
     if kind != "slurm":
         data = _expand(path, data)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    single_threaded_workers()
     if kind == "local":
         _check_keys(path, data, LOCAL_KEYS, "a local cluster")
         _check_type(path, "n_workers", data.get("n_workers"), (int,))
         if data.get("n_workers") is not None and data["n_workers"] < 1:
             raise InputError(f"{path}: n_workers must be at least 1, got {data['n_workers']}")
-        from gbsearch.driver.cluster import default_workers
-        with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}):
-            cluster = LocalCluster(n_workers=data.get("n_workers") or default_workers(), threads_per_worker=1,
-                                   processes=True, memory_limit=data.get("memory_limit") or "auto",
-                                   dashboard_address=data.get("dashboard_address"), silence_logs=40)
-        return Client(cluster)
+        return local_client(data.get("n_workers"), memory_limit=data.get("memory_limit") or "auto",
+                            dashboard_address=data.get("dashboard_address"))
     if kind == "scheduler":
         _check_keys(path, data, SCHEDULER_KEYS, "a scheduler connection")
         address = data.get("address")
         _check_type(path, "address", address, (str,))
         if not address:
             raise InputError(f"{path}: address of the Dask scheduler is missing (tcp://host:8786)")
-        try:
-            return Client(address, timeout=str(data.get("timeout") or "30s"))
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach Dask scheduler {address}: {exc}") from exc
+        return connect(address, timeout=str(data.get("timeout") or "30s"))
     cluster = slurm_cluster(path)
     if data.get("minimum_jobs") is not None or data.get("maximum_jobs") is not None:
         cluster.adapt(minimum_jobs=data.get("minimum_jobs") or 0, maximum_jobs=data.get("maximum_jobs") or 1)

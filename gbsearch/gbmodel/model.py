@@ -14,35 +14,13 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from gbsearch.errors import CheckpointError, InputError
+from gbsearch.errors import CheckpointError
 from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
+from gbsearch.io_utils import atomic_path
+# Old import path: reading reference structures lives in the (torch-free) store package.
+from gbsearch.store.database import in_window, load_reference_structures  # noqa: F401
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
-
-
-def in_window(n_frac: float, window: tuple[float, float]) -> bool:
-    lo, hi = window
-    return lo <= n_frac < hi if lo <= hi else (n_frac >= lo or n_frac < hi)
-
-
-def load_reference_structures(reference: str | Path, n_window: tuple[float, float] | None = None) -> list[Atoms]:
-    """Distinct relaxed reference structures of a campaign (folder or database path),
-    optionally only those with lo <= [n] < hi ([n] is periodic: lo > hi means the window
-    wraps through 0, i.e. [lo, 1) plus [0, hi))."""
-    from gbsearch.store.database import CampaignDB, row_to_atoms
-    path = Path(reference)
-    db_path = path / "campaign.db" if path.is_dir() else path
-    if not db_path.exists():
-        raise InputError(f"no reference database at {db_path} (run `gbsearch reference --out {path}` first)")
-    rows = CampaignDB(db_path).rows(source="reference", status="ok")
-    out = []
-    for row in rows:
-        if n_window is None or in_window(row.n_frac, n_window):
-            out.append(row_to_atoms(row))
-    if not out:
-        raise InputError(f"no ok reference structures in {db_path}"
-                         + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
-    return out
 
 
 def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, batch_size: int = 4,
@@ -99,9 +77,8 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provena
     if upper_dz is not None:
         extra["upper_dz"] = [round(float(v), 5) for v in upper_dz]
     ckpt["extra"] = extra
-    tmp = target.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        torch.save(ckpt, tmp)
     return target
 
 

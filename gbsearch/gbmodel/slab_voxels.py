@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 
 from gbsearch.geometry.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
                                 twist_bicrystal)
-from gbsearch.voxel.encoder import encode
+from gbsearch.geometry.material import TUNGSTEN
+from gbsearch.voxel.encoder import encode, pad_positions
 from gbsearch.voxel.grid import VoxelGrid
 
 
@@ -109,14 +110,9 @@ def _unshifted_slab(template: SlabTemplate) -> Atoms:
 
 
 def padded_positions(atoms_list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions [B, N_max, 3] (Å, float64, zero-padded) and real-atom mask [B, N_max]."""
-    n_max = max(len(a) for a in atoms_list)
-    pos = torch.zeros(len(atoms_list), n_max, 3, dtype=torch.float64)
-    mask = torch.zeros(len(atoms_list), n_max, dtype=torch.bool)
-    for b, atoms in enumerate(atoms_list):
-        pos[b, : len(atoms)] = torch.as_tensor(atoms.positions)
-        mask[b, : len(atoms)] = True
-    return pos, mask
+    """Positions [B, N_max, 3] (Å, float64, zero-padded) and real-atom mask [B, N_max] of
+    ``ase.Atoms``: :func:`gbsearch.voxel.encoder.pad_positions` on their positions."""
+    return pad_positions([a.positions for a in atoms_list], dtype=torch.float64)
 
 
 def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:
@@ -180,7 +176,7 @@ def assemble_candidate(template_slab: Atoms, positions: np.ndarray, grid: VoxelG
     gen[:, :2] = np.mod(gen[:, :2], template_slab.cell.lengths()[:2])
     gb_z = template_slab.info["gb_z"]
     gen_region = np.where(gen[:, 2] < gb_z, FREE_LOWER, FREE_UPPER)
-    atoms = Atoms("W" * (int(fixed.sum()) + len(gen)),
+    atoms = Atoms(TUNGSTEN.symbol * (int(fixed.sum()) + len(gen)),
                   positions=np.concatenate([template_slab.positions[fixed], gen]),
                   cell=template_slab.cell, pbc=template_slab.pbc)
     atoms.arrays["region"] = np.concatenate([region[fixed], gen_region]).astype(np.int32)

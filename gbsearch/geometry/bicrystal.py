@@ -14,10 +14,12 @@ import numpy as np
 from ase import Atoms
 
 from gbsearch.geometry.csl import TwistCSL, as_boundary, find_twist_csl
+from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.errors import InputError
 
-A0_W = 3.164849          # Å, BCC lattice constant of the Zhou 2004 W potential
-SYMBOL = "W"
+# Old names of the W constants (gbsearch.geometry.material is their home).
+A0_W = TUNGSTEN.a0          # Å, BCC lattice constant of the Zhou 2004 W potential
+SYMBOL = TUNGSTEN.symbol
 
 # Region codes in atoms.arrays["region"].
 FIXED_LOWER, FREE_LOWER, FREE_UPPER, FIXED_UPPER = 1, 2, 3, 4

@@ -8,9 +8,10 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from gbsearch.geometry.bicrystal import FIXED_REGIONS
+from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.errors import InputError
 
-NN_DISTANCE_W = 2.74           # Å
+NN_DISTANCE_W = TUNGSTEN.d_nn           # Å
 OVERLAP_DISTANCE = 0.5 * NN_DISTANCE_W
 
 
@@ -33,7 +34,7 @@ def read_structure(path: str | Path) -> Atoms:
     return atoms
 
 
-def validate(atoms: Atoms, symbol: str = "W") -> Atoms:
+def validate(atoms: Atoms, symbol: str = TUNGSTEN.symbol) -> Atoms:
     """Check elements, cell and positions; wrap periodic axes. Returns a checked copy."""
     if len(atoms) == 0:
         raise InputError("structure has no atoms")

@@ -17,6 +17,7 @@ import numpy as np
 from ase import Atoms
 
 from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
+from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.errors import InputError, RelaxationError
 from gbsearch.relaxation.potential import ELEMENT, potential_path
 
@@ -197,8 +198,9 @@ class LammpsEngine:
                            iterations=iterations, fmax=fmax,
                            wall_s=time.perf_counter() - t0, upper_dz=float(dz), md_steps=md_steps)
 
-    def bulk_bcc(self, a_guess: float = 3.1648) -> tuple[float, float]:
-        """Equilibrium BCC lattice constant (Å) and cohesive energy (eV/atom) of the potential."""
+    def bulk_bcc(self, a_guess: float = TUNGSTEN.a0) -> tuple[float, float]:
+        """Equilibrium BCC lattice constant (Å) and cohesive energy (eV/atom) of the potential,
+        from a 4×4×4 box relaxed (box/relax, CG) from ``a_guess`` (Å)."""
         self._cmd(f"""
             clear
             units metal
@@ -208,7 +210,7 @@ class LammpsEngine:
             region box block 0 4 0 4 0 4
             create_box 1 box
             create_atoms 1 box
-            mass 1 183.84
+            mass 1 {TUNGSTEN.mass!r}
             pair_style eam/alloy
             pair_coeff * * {self.potential} {ELEMENT}
             thermo_style custom step pe lx

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gbsearch.geometry.material import TUNGSTEN
+from gbsearch.io_utils import atomic_path, cache_dir
+
 POTENTIAL_FILENAME = "W_Zhou2004.eam.alloy"
-ELEMENT = "W"
+ELEMENT = TUNGSTEN.symbol      # the element name LAMMPS' pair_coeff maps onto this file
 
 
 @dataclass(frozen=True)
@@ -118,12 +121,11 @@ def potential_path() -> Path:
     bundled = _bundled_dir() / POTENTIAL_FILENAME
     if bundled.exists():
         return bundled
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gbsearch"
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / POTENTIAL_FILENAME
+    target = cache_dir() / POTENTIAL_FILENAME
     if not target.exists():
-        tmp = write_setfl(cache / (POTENTIAL_FILENAME + ".tmp"))
-        tmp.replace(target)
+        # Atomic: several worker processes may generate it at once on first use.
+        with atomic_path(target) as tmp:
+            write_setfl(tmp)
     return target
 
 

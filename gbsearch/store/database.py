@@ -15,7 +15,7 @@ from ase import Atoms
 
 from gbsearch.errors import InputError
 
-DB_NAME = "campaign.db"   # a campaign or reference folder's SQLite database
+DB_NAME = "campaign.db"   # the database file inside a campaign folder
 GAMMA_TOL = 1e-4          # J/m², SPEC §2.5 de-duplication
 FINGERPRINT_TOL = 1e-3    # eV, largest difference of sorted per-atom energies
 
@@ -152,3 +152,29 @@ def row_to_atoms(row) -> Atoms:
             atoms.info[key] = row[key]
     atoms.info["db_id"] = row.id
     return atoms
+
+
+def in_window(n_frac: float, window: tuple[float, float]) -> bool:
+    """Whether [n] = ``n_frac`` lies in ``window`` = (lo, hi): lo <= [n] < hi. [n] is periodic
+    (paper Eq. 8), so lo > hi means the window wraps through 0: [lo, 1) plus [0, hi)."""
+    lo, hi = window
+    return lo <= n_frac < hi if lo <= hi else (n_frac >= lo or n_frac < hi)
+
+
+def load_reference_structures(reference: str | Path, n_window: tuple[float, float] | None = None) -> list[Atoms]:
+    """Distinct relaxed reference structures of a campaign (folder or database path),
+    optionally only those with lo <= [n] < hi ([n] is periodic: lo > hi means the window
+    wraps through 0, i.e. [lo, 1) plus [0, hi))."""
+    path = Path(reference)
+    db_path = path / DB_NAME if path.is_dir() else path
+    if not db_path.exists():
+        raise InputError(f"no reference database at {db_path} (run `gbsearch reference --out {path}` first)")
+    rows = CampaignDB(db_path).rows(source="reference", status="ok")
+    out = []
+    for row in rows:
+        if n_window is None or in_window(row.n_frac, n_window):
+            out.append(row_to_atoms(row))
+    if not out:
+        raise InputError(f"no ok reference structures in {db_path}"
+                         + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
+    return out

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import lzma
-import os
 import shutil
 from pathlib import Path
 
 from ase import Atoms
 
 from gbsearch.errors import InputError
+from gbsearch.io_utils import atomic_path, atomic_write, cache_dir
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 
@@ -35,24 +35,21 @@ def reference_db_path(misorientation: float = 36.87) -> Path:
     if packed is None:
         raise InputError(f"no bundled reference dataset for {misorientation}°; run "
                          f"`gbsearch reference --misorientation {misorientation} --out DIR`")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gbsearch"
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / packed.name[:-3]
+    target = cache_dir() / packed.name[:-3]
     stamp = target.with_suffix(".stamp")
     key = f"{packed.stat().st_size}:{packed.stat().st_mtime_ns}"
     if not target.exists() or not stamp.exists() or stamp.read_text() != key:
-        tmp = target.with_suffix(".tmp")
-        with lzma.open(packed) as src, open(tmp, "wb") as dst:
+        with atomic_path(target) as tmp, lzma.open(packed) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        tmp.replace(target)
-        stamp.write_text(key)
+        atomic_write(stamp, key)
     return target
 
 
 def load_reference_dataset(misorientation: float = 36.87, n_window=None) -> list[Atoms]:
     """The bundled reference structures (relaxed ``Atoms`` with ``info["gamma_J_m2"]``,
     ``info["n_frac"]``, regions and per-atom energies), optionally lo <= [n] < hi only."""
-    from gbsearch.gbmodel.model import load_reference_structures
+    # store.database, not gbmodel.model: reading references must not import torch.
+    from gbsearch.store.database import load_reference_structures
     return load_reference_structures(reference_db_path(misorientation), n_window)
 
 

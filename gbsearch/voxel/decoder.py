@@ -17,7 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gbsearch.checkpoint_io import read_checkpoint_file
 from gbsearch.errors import CheckpointError
+from gbsearch.geometry.material import TUNGSTEN
+from gbsearch.geometry.periodic import minimum_image
+from gbsearch.io_utils import atomic_path
 from gbsearch.voxel.grid import VoxelGrid
 from gbsearch.voxel.nets import ConvNeXt3d
 
@@ -37,7 +41,7 @@ class DecoderConfig:
     periodic: tuple = (True, True, False)   # periodicity of the training grids (GB slab)
     label_threshold: float = 0.05   # y_i = 1[max_j w_i(r_j) > threshold]
     merge_distance: float = 1.0     # Å, default clustering radius at decode time
-    element: str = "W"
+    element: str = TUNGSTEN.symbol
     extra: dict = field(default_factory=dict)
 
 
@@ -132,8 +136,7 @@ def merge_positions(pos: np.ndarray, weights: np.ndarray, grid: VoxelGrid, merge
     ncl, lab = connected_components(graph, directed=False)
     ref = np.full(ncl, -1)
     ref[lab[::-1]] = np.arange(n)[::-1]      # first member of each cluster
-    d = rel - rel[ref[lab]]
-    d[:, per] -= L[per] * np.round(d[:, per] / L[per])
+    d = minimum_image(rel - rel[ref[lab]], L, per)
     w = np.maximum(weights, 1e-6)
     wsum = np.bincount(lab, weights=w, minlength=ncl)
     mean = np.stack([np.bincount(lab, weights=w * d[:, k], minlength=ncl) for k in range(3)], 1) / wsum[:, None]
@@ -176,7 +179,7 @@ def decode(voxels: torch.Tensor, grid: VoxelGrid, model: VoxelDecoder | None = N
     return out
 
 
-def decode_atoms(voxels: torch.Tensor, grid: VoxelGrid, symbol: str = "W", cell=None, pbc=None,
+def decode_atoms(voxels: torch.Tensor, grid: VoxelGrid, symbol: str = TUNGSTEN.symbol, cell=None, pbc=None,
                  model: VoxelDecoder | None = None, **kw):
     """Like :func:`decode` but returns ``ase.Atoms`` (cell defaults to the grid box lengths,
     pbc to the grid periodicity); positions stay in the lab frame (Å)."""
@@ -196,8 +199,10 @@ def save_decoder(model: VoxelDecoder, path, provenance: dict | None = None, half
           for k, v in model.state_dict().items()}
     cfg = asdict(model.config)
     cfg["periodic"] = list(cfg["periodic"])
-    torch.save({"format": CHECKPOINT_FORMAT, "config": cfg, "state_dict": sd,
-                "provenance": provenance or {}}, str(path))
+    # Atomic: training rewrites the best checkpoint while other processes may be loading it.
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "config": cfg, "state_dict": sd,
+                    "provenance": provenance or {}}, str(tmp))
 
 
 def decoder_from_state(obj, source: str = "checkpoint") -> VoxelDecoder:
@@ -217,15 +222,9 @@ def decoder_from_state(obj, source: str = "checkpoint") -> VoxelDecoder:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, device: str) -> VoxelDecoder:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"decoder checkpoint not found: {p} "
-                              "(train one with `gbsearch train-decoder --out <file>`)")
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:   # torch raises many types for truncated/garbage files
-        raise CheckpointError(f"decoder checkpoint {p} is unreadable or corrupt: {exc}") from exc
-    return decoder_from_state(obj, source=str(p)).to(device)
+    obj = read_checkpoint_file(path, CHECKPOINT_FORMAT, "voxel-decoder", required=("config", "state_dict"),
+                               hint="train one with `gbsearch train-decoder --out <file>`")
+    return decoder_from_state(obj, source=path).to(device)
 
 
 def load_decoder(path=None, device="cpu") -> VoxelDecoder:

@@ -96,7 +96,10 @@ def decoder_targets(positions: torch.Tensor, grid: VoxelGrid, mask: torch.Tensor
 
 
 def pad_positions(arrays: Sequence[np.ndarray], device=None, dtype=torch.float32):
-    """Stack ragged (N_b, 3) arrays into a zero-padded (B, N_max, 3) tensor and a (B, N_max) mask."""
+    """Stack ragged per-sample positions, (N_b, 3) arrays in Å, into a zero-padded
+    (B, N_max, 3) tensor of ``dtype`` on ``device`` and a (B, N_max) bool mask of real atoms
+    (N_max at least 1, so an all-empty batch still has a shape). The one padding routine for
+    batches of structures (decoder training, GB slab windows)."""
     B = len(arrays)
     nmax = max((len(a) for a in arrays), default=0)
     pos = torch.zeros(B, max(nmax, 1), 3, dtype=dtype)

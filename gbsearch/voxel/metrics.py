@@ -3,15 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gbsearch.geometry.periodic import minimum_image
 from gbsearch.voxel.grid import VoxelGrid
-
-
-def _min_image(d: np.ndarray, grid: VoxelGrid) -> np.ndarray:
-    L = np.array(grid.lengths)
-    per = np.array(grid.periodic)
-    d = d.copy()
-    d[..., per] -= L[per] * np.round(d[..., per] / L[per])
-    return d
 
 
 def atoms_in_grid(ref: np.ndarray, grid: VoxelGrid):
@@ -51,7 +44,7 @@ def compare(ref: np.ndarray, pred: np.ndarray, grid: VoxelGrid, tol: float = 0.7
     if len(r) == 0 or len(pred) == 0:
         return {"exact": n_req == 0 and len(pred) == 0, "sq_err": 0.0, "n": 0,
                 "missing": n_req, "extra": len(pred)}
-    d = np.linalg.norm(_min_image(r[:, None, :] - pred[None, :, :], grid), axis=-1)
+    d = np.linalg.norm(minimum_image(r[:, None, :] - pred[None, :, :], grid.lengths, grid.periodic), axis=-1)
     cost = np.where(d <= tol, d, 1e6)
     ri, pi = linear_sum_assignment(cost)
     ok = cost[ri, pi] < 1e6

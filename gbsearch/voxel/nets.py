@@ -1,36 +1,19 @@
 """3D ConvNeXt building blocks with per-axis padding (circular on periodic axes, zeros on open).
 
-torch's Conv3d pads every axis the same way, so the padding is done here by hand and the
-convolutions run with padding=0.
+torch's Conv3d pads every axis the same way, so the padding is done by hand
+(:func:`gbsearch.nn_padding.pad_per_axis`) and the convolutions run with padding=0.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gbsearch.nn_padding import pad_per_axis
 
-def pad_axes(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
-    """Pad the last three axes of x (B, C, X, Y, Z) by ``pad`` voxels on both sides.
 
-    Periodic axes wrap (by index, so pads larger than the axis work too); open axes get zeros.
-    """
-    if pad == 0:
-        return x
-    for k, per in enumerate(periodic):
-        dim = 2 + k
-        n = x.shape[dim]
-        if per and pad <= n:
-            # Concatenation is much faster than index_select on CPU.
-            x = torch.cat([x.narrow(dim, n - pad, pad), x, x.narrow(dim, 0, pad)], dim=dim)
-        elif per:
-            idx = torch.arange(-pad, n + pad, device=x.device) % n
-            x = x.index_select(dim, idx)
-        else:
-            spec = [0, 0] * 3
-            spec[2 * (2 - k)] = spec[2 * (2 - k) + 1] = pad   # F.pad lists the last axis first
-            x = F.pad(x, spec)
-    return x
+# One padding function for the decoder and the diffusion U-Net (gbsearch.nn_padding); the old
+# name stays importable.
+pad_axes = pad_per_axis
 
 
 class ChannelLayerNorm(nn.Module):
@@ -56,7 +39,7 @@ class ConvNeXtBlock3d(nn.Module):
         self.pw2 = nn.Conv3d(expansion * channels, channels, 1)
 
     def forward(self, x, periodic):
-        y = self.dw(pad_axes(x, self.pad, periodic))
+        y = self.dw(pad_per_axis(x, self.pad, periodic))
         y = self.pw2(F.gelu(self.pw1(self.norm(y))))
         return x + y
 
@@ -76,7 +59,7 @@ class ConvNeXt3d(nn.Module):
             nn.init.zeros_(self.head.bias)
 
     def forward(self, x, periodic):
-        x = self.stem(pad_axes(x, 1, periodic))
+        x = self.stem(pad_per_axis(x, 1, periodic))
         for blk in self.blocks:
             x = blk(x, periodic)
         return self.head(self.norm(x))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from gbsearch.errors import CheckpointError
+from gbsearch.io_utils import atomic_path
 from gbsearch.voxel.dataset import StructurePool, voxel_scale
 from gbsearch.voxel.decoder import DecoderConfig, VoxelDecoder, decode, decoder_loss, save_decoder
 from gbsearch.voxel.encoder import encode, pad_positions, random_translation
@@ -152,9 +153,10 @@ def train(cfg: TrainConfig) -> dict:
                 bad_evals += 1
                 if bad_evals >= patience:
                     lr_scale, bad_evals = lr_scale * 0.5, 0
-            torch.save({"model": model.state_dict(), "model_config": _cfg_dict(model.config), "opt": opt.state_dict(),
-                        "lr_scale": lr_scale, "bad_evals": bad_evals, "step": step, "best": best,
-                        "history": history, "train_config": asdict(cfg)}, state_path)
+            with atomic_path(state_path) as tmp:   # a run killed while saving keeps the last state
+                torch.save({"model": model.state_dict(), "model_config": _cfg_dict(model.config), "opt": opt.state_dict(),
+                            "lr_scale": lr_scale, "bad_evals": bad_evals, "step": step, "best": best,
+                            "history": history, "train_config": asdict(cfg)}, tmp)
     if bar is not None:
         bar.close()
     if not history or history[-1]["step"] != step:
