@@ -147,3 +147,97 @@ def test_settings_survive_their_json_form():
 
     from gbsearch.search.trials import settings_from_dict
     assert settings_from_dict(json.loads(json.dumps(asdict(TINY)))) == TINY
+
+
+# --- issue #15: replications, insertions, de-duplication across replications -------------
+
+MIXED = SearchSettings(replicates=((1, 1), (1, 2), (2, 1), (2, 2)), n_fixed=7, n_free=4,
+                       md_steps=(100, 200), md_probability=0.5)
+
+
+def test_insertions_and_deletions_give_the_drawn_composition():
+    from gbsearch.geometry.properties import n_free
+    from gbsearch.search.trials import INSERT_MIN_DISTANCE
+    from ase.neighborlist import neighbor_list
+    seen = set()
+    for i in range(80):
+        spec = replace(draw_trial(MIXED, 3, i), perturbation=0.0)
+        atoms = trial_structure(spec)
+        n_plane = 5 * spec.replicate[0] * spec.replicate[1]
+        assert atoms.info["n_plane"] == n_plane
+        assert n_free(atoms) - atoms.info["n_free_bulk"] == spec.n_insert - spec.n_delete
+        expected = (spec.n_insert if spec.n_insert else n_plane - spec.n_delete) % n_plane / n_plane
+        assert atom_fraction(atoms) == pytest.approx(expected)
+        if spec.n_insert:
+            assert 1 <= spec.n_insert < n_plane and spec.n_delete == 0
+            # unperturbed, every inserted atom keeps its distance from all others
+            assert neighbor_list("d", atoms, INSERT_MIN_DISTANCE - 1e-6).size == 0
+        seen.add((spec.replicate, spec.n_insert > 0, spec.md_steps > 0))
+    # all four replications, with insertions, deletions, MD and CG-only trials among them
+    assert {r for r, _, _ in seen} == set(MIXED.replicates)
+    assert {(ins, md) for _, ins, md in seen} == {(True, True), (True, False), (False, True), (False, False)}
+
+
+def test_bad_replicates_are_clear_errors(tmp_path):
+    for bad, msg in (("0x1", "at least 1x1"), ("2by2", "not of the form IxJ"), ("1x1,1x1", "listed twice")):
+        res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--replicates", bad,
+                              "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and msg in res.stderr, res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_default_replicates_follow_the_documented_rule():
+    from gbsearch.search.trials import default_replicates
+    assert default_replicates(36.87) == tuple((i, j) for i in (1, 2, 3) for j in (1, 2, 3))
+    assert default_replicates(22.62) == ((1, 1), (1, 2), (2, 1), (2, 2))
+    assert default_replicates(28.07) == ((1, 1), (1, 2), (2, 1))
+    for angle in (16.26, 18.92, 12.68):
+        assert default_replicates(angle) == ((1, 1),)
+    assert SearchSettings(misorientation=22.62).replicates == default_replicates(22.62)
+
+
+def test_replicated_copy_is_a_duplicate_across_replications(tmp_path):
+    """Relax a 1x1 trial, tile it 2x1 (regions and metadata kept), relax again: same γ per
+    area and [n], twice the atoms; the database marks it a duplicate of the 1x1 row."""
+    from gbsearch.relaxation.relax import relax
+    from gbsearch.search.trials import run_trial, tile_structure
+    spec = draw_trial(replace(MIXED, replicates=((1, 1),), md_probability=0.0), 1, 0)
+    first = run_trial(spec)
+    assert first["status"] == "ok"
+    tiled = relax(tile_structure(first["atoms"], (2, 1)))
+    assert len(tiled) == 2 * len(first["atoms"]) and tiled.info["n_plane"] == 10
+    assert tiled.info["gamma_J_m2"] == pytest.approx(first["atoms"].info["gamma_J_m2"], abs=1e-6)
+    assert tiled.info["n_frac"] == pytest.approx(first["atoms"].info["n_frac"])
+    db = CampaignDB(tmp_path / "campaign.db")
+    known = db.known("reference")
+    id1, st1 = db.record("reference", 0, first, known)
+    other = {"spec": replace(spec, index=1, replicate=(2, 1)).as_dict(), "status": "ok", "atoms": tiled}
+    id2, st2 = db.record("reference", 1, other, known)
+    assert (st1, st2) == ("ok", "duplicate")
+    rows = {r.id: r for r in db.rows()}
+    assert rows[id2].duplicate_of == id1
+    assert (rows[id1].replicate, rows[id1].n_plane, rows[id2].replicate, rows[id2].n_plane) == ("1x1", 5, "2x1", 10)
+    assert rows[id1].n_excess * 2 == rows[id2].n_excess
+    # a fresh Known read back from the database finds it too (the resumed-search path)
+    fresh = db.known("reference")
+    from gbsearch.store.database import fingerprint
+    assert fresh.match(len(tiled), tiled.info["gamma_J_m2"], fingerprint(tiled),
+                       10, rows[id2].n_excess) == id1
+    # a different composition per area with the same γ is not a duplicate
+    assert fresh.match(len(tiled) + 1, tiled.info["gamma_J_m2"], fingerprint(tiled),
+                       10, rows[id2].n_excess + 1) is None
+
+
+def test_mixed_replication_search_records_each_replication(tmp_path, client):
+    outcome = run_search(tmp_path, 8, MIXED, seed=4, client=client, progress=False)
+    assert outcome.ok == 8
+    db = CampaignDB(tmp_path / "campaign.db")
+    for row in db.rows(source="reference"):
+        spec = row.data["spec"]
+        assert row.replicate == spec["replicate"]
+        i, j = (int(v) for v in row.replicate.split("x"))
+        assert row.n_plane == 5 * i * j
+        if row.status == "ok":
+            assert row.natoms == 22 * row.n_plane + spec["n_insert"] - spec["n_delete"]
+            assert row.n_frac == pytest.approx((row.n_excess % row.n_plane) / row.n_plane)
+    assert len({r.replicate for r in db.rows(source="reference")}) >= 2

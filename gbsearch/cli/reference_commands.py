@@ -19,27 +19,45 @@ def reference(
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     database: Optional[str] = typer.Option(None, help="ASE database URL (default: OUT/campaign.db; "
                                                        "postgresql://... for PostgreSQL)."),
-    replicate: tuple[int, int] = typer.Option((2, 2), help="In-plane supercell of the CSL cell."),
-    random_supercells: bool = typer.Option(False, help="Draw supercells from 1x1 up to the --replicate size."),
+    replicates: Optional[str] = typer.Option(
+        None, help="In-plane replications of the CSL cell drawn per trial, e.g. 1x1,1x2,2x1,2x2 "
+                   "(default: every IxJ with edges <= 27 Å and area <= 530 Å²; Σ5: 1..3 x 1..3 as GRIP)."),
+    replicate: Optional[tuple[int, int]] = typer.Option(
+        None, help="One fixed supercell I J of the CSL cell for every trial (older form of --replicates)."),
+    random_supercells: bool = typer.Option(False, help="With --replicate: draw supercells from 1x1 up to it."),
     n_fixed: int = typer.Option(8, help="Fixed planes per grain."),
     n_free: int = typer.Option(8, help="Free planes per grain."),
-    md_probability: float = typer.Option(0.95, help="Share of trials with an MD anneal."),
-    md_temperature: tuple[float, float] = typer.Option((1000.0, 2500.0), help="MD temperature range, K."),
-    md_steps: tuple[int, int] = typer.Option((5000, 300_000), help="MD length range (log-uniform), steps of 2 fs."),
-    insert_probability: float = typer.Option(0.0, help="Share of trials that insert atoms instead of deleting."),
+    md_probability: float = typer.Option(0.95, help="Share of trials with an MD anneal (GRIP 0.95); "
+                                                    "the others are CG only."),
+    md_temperature: tuple[float, float] = typer.Option((1000.0, 2500.0), help="MD temperature range, K "
+                                                                              "(multiples of 100 K; GRIP 1000 2500)."),
+    md_steps: tuple[int, int] = typer.Option((5000, 300_000), help="MD length range LO HI, steps of 2 fs, "
+                                                                   "drawn log-uniformly (GRIP 5000 300000)."),
+    insert_probability: float = typer.Option(0.5, help="Share of trials that insert atoms into the GB "
+                                                       "instead of deleting atoms of its upper plane."),
     max_trials: Optional[int] = typer.Option(None, help="Stop after this many trials (default 20 x target)."),
 ):
-    """Grand-canonical reference search: random shifts, [n], perturbations, MD and CG.
-    Re-running the same command resumes where it stopped."""
+    """Grand-canonical reference search: random replications, shifts, [n] (insertions and
+    deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped."""
+    from gbsearch.errors import InputError
     from gbsearch.store.database import CampaignDB
-    from gbsearch.search.trials import SearchSettings
+    from gbsearch.search.trials import SearchSettings, parse_replicates
     from gbsearch.search.reference import DB_NAME, run_search
     from gbsearch.analysis.report import write_report
 
-    if random_supercells:
-        reps = tuple((i, j) for i in range(1, replicate[0] + 1) for j in range(1, replicate[1] + 1))
+    if replicates is not None and replicate is not None:
+        raise InputError("give either --replicates or --replicate, not both")
+    if random_supercells and replicate is None:
+        raise InputError("--random-supercells needs --replicate I J (or use --replicates)")
+    if replicates is not None:
+        reps = parse_replicates(replicates)
+    elif replicate is not None:
+        if min(replicate) < 1:
+            raise InputError(f"--replicate must be positive, got {replicate[0]} {replicate[1]}")
+        reps = (tuple((i, j) for i in range(1, replicate[0] + 1) for j in range(1, replicate[1] + 1))
+                if random_supercells else (tuple(replicate),))
     else:
-        reps = (tuple(replicate),)
+        reps = ()
     settings = SearchSettings(misorientation=misorientation, replicates=reps, n_fixed=n_fixed,
                               n_free=n_free, md_probability=md_probability,
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),

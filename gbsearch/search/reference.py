@@ -120,7 +120,10 @@ def _write_settings(out: Path, settings: SearchSettings, seed: int, structures: 
     if path.exists():
         stored = json.loads(path.read_text())
         if {k: stored.get(k) for k in current} != current:
-            raise GBSearchError(f"{out} holds a search with other settings ({path}); "
-                                "use another --out or the same options")
+            old = "algorithm" not in stored.get("settings", {})
+            raise GBSearchError(f"{out} holds a search with other settings ({path}"
+                                + ("; drawn by the trial algorithm before issue #15, which new "
+                                   "searches no longer use" if old else "")
+                                + "); use another --out or the same options")
     else:
         path.write_text(json.dumps({**current, "structures": structures}, indent=2))
