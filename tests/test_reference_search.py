@@ -241,3 +241,123 @@ def test_mixed_replication_search_records_each_replication(tmp_path, client):
             assert row.natoms == 22 * row.n_plane + spec["n_insert"] - spec["n_delete"]
             assert row.n_frac == pytest.approx((row.n_excess % row.n_plane) / row.n_plane)
     assert len({r.replicate for r in db.rows(source="reference")}) >= 2
+
+
+# --- issue #15: convergence ----------------------------------------------------------------
+
+def _table(rows):
+    """A campaign table (the columns convergence reads) from (trial, status, [n], γ) tuples."""
+    return pd.DataFrame([{"id": i + 1, "source": "reference", "trial": t, "status": s, "n_frac": n,
+                          "gamma_J_m2": g, "replicate": "1x1"} for i, (t, s, n, g) in enumerate(rows)])
+
+
+def _cycle(levels, rounds, start=0):
+    """Trials cycling through one structure per Σ5 1x1 [n] value; duplicates after round 1."""
+    out = []
+    for r in range(rounds):
+        for k, g in enumerate(levels):
+            out.append((start + len(out), "ok" if r == 0 else "duplicate", k / 5, g))
+    return out
+
+
+LEVELS = [2.9, 2.35, 2.7, 2.6, 3.1]          # J/m² at [n] = 0, 0.2, 0.4, 0.6, 0.8
+
+
+def test_convergence_on_constructed_rows():
+    from gbsearch.analysis.convergence import convergence_from_table
+    res = convergence_from_table(_table(_cycle(LEVELS, 3)), sigma=5)
+    assert res.converged and res.reasons == [] and res.status_line() == "converged"
+    assert res.n_bins == 5 and res.hits == 3 and res.hit_trials == [1, 6, 11]
+    assert res.ground_state["n_frac"] == 0.2 and res.ground_state["gamma_J_m2"] == 2.35
+    assert res.metastable["n_frac"] == 0.6 and res.metastable["gamma_J_m2"] == 2.6
+    assert res.split_trial == 10
+
+    # two hits only
+    res = convergence_from_table(_table(_cycle(LEVELS, 2)), sigma=5)
+    assert not res.converged and res.reasons == ["ground state hit 2 times, need 3"]
+    # a bin improved by 6 mJ/m² in the last third (trial 13 of 15)
+    rows = _cycle(LEVELS, 3)
+    rows[13] = (13, "ok", 0.6, 2.6 - 0.006)
+    res = convergence_from_table(_table(rows), sigma=5)
+    assert not res.converged and len(res.reasons) == 1 and "improved by more than 5 mJ/m²" in res.reasons[0]
+    assert res.bins[3]["improvement_J_m2"] == pytest.approx(0.006)
+    # ... by 4 mJ/m²: still converged
+    rows[13] = (13, "ok", 0.6, 2.6 - 0.004)
+    assert convergence_from_table(_table(rows), sigma=5).converged
+    # a bin first reached in the last third, and one never reached
+    rows = [r for r in _cycle(LEVELS, 3) if r[2] not in (0.6, 0.8)] + [(20, "ok", 0.6, 2.6)]
+    res = convergence_from_table(_table(rows), sigma=5)
+    assert not res.converged
+    assert any("first reached in the last third" in r for r in res.reasons)
+    assert any("1 of 5 [n] bins never reached" in r for r in res.reasons)
+    # trial order, not row order: the same rows written in reverse give the same answer
+    assert convergence_from_table(_table(_cycle(LEVELS, 3))[::-1], sigma=5).hit_trials == [1, 6, 11]
+
+
+def test_convergence_bins_mix_replications():
+    from gbsearch.analysis.convergence import bin_count, convergence_from_table, n_bin, table_bin_count
+    assert [bin_count(s, c) for s, c in ((5, 9), (5, 1), (5, 4), (13, 4), (17, 2), (25, 1), (41, 1))] == \
+        [20, 5, 20, 26, 34, 25, 41]
+    # 20 bins for Σ5: 0.05 wide, centred on k/20; edges go up; periodic
+    assert list(n_bin([0.0, 0.024, 0.025, 0.2, 1 / 45, 0.98], 20)) == [0, 0, 1, 4, 0, 0]
+    df = _table([(0, "ok", 0.2, 2.40), (1, "ok", 0.2, 2.36), (2, "ok", 0.9 / 4.5, 2.50)])
+    df.loc[1, "replicate"] = "2x2"
+    df.loc[2, "replicate"] = "3x3"
+    assert table_bin_count(df, 5) == 20
+    res = convergence_from_table(df, 5)
+    # the 2x2 structure at 0.2 and the 3x3 one at 9/45 = 0.2 share a bin with the 1x1 one
+    assert res.ground_state["gamma_J_m2"] == 2.36 and res.bins[4]["gamma_J_m2"] == 2.36
+    assert res.hits == 1 and res.hit_trials == [1]
+
+
+def test_convergence_report_of_a_tiny_search(tmp_path):
+    import json
+    out = tmp_path / "ref"
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--structures", "6",
+                          "--out", str(out), "--workers", "2", *TINY_CLI], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "convergence: not converged (" in (out / "summary.txt").read_text()
+    (out / "convergence.json").unlink()
+    rep = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--report", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    conv = json.loads((out / "convergence.json").read_text())
+    assert (out / "convergence.png").stat().st_size > 10_000
+    # the report against the table, computed here from scratch
+    table = pd.read_csv(out / "table.csv").sort_values("trial")
+    ok = table[table.status == "ok"]
+    gs = ok.loc[ok.gamma_J_m2.idxmin()]
+    assert conv["ground_state"]["gamma_J_m2"] == pytest.approx(gs.gamma_J_m2)
+    assert conv["n_bins"] == 5 and conv["trials"] == len(table)
+    same_bin = np.isclose(table.n_frac, gs.n_frac)           # 1x1 Σ5: one [n] value per bin
+    hits = table[table.status.isin(["ok", "duplicate"]) & same_bin & (table.gamma_J_m2 <= gs.gamma_J_m2 + 0.005)]
+    assert conv["hits"] == len(hits) and sorted(conv["hit_trials"]) == sorted(hits.trial)
+    assert conv["converged"] is (not conv["reasons"])
+    assert conv["converged"] is False                        # 6 trials cannot hit the ground state 3 times
+    assert "convergence: not converged (" in rep.stdout
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--report", str(tmp_path / "none")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no search database" in res.stderr
+
+
+def test_until_converged_stops_when_converged(tmp_path, client):
+    """Five CG-only trials, one per [n] of the 1x1 Σ5 cell, repeated: every repeat is a
+    duplicate, so the search converges once the ground state's trial has come 3 times."""
+    from gbsearch.analysis.convergence import convergence_from_table
+    from gbsearch.analysis.report import campaign_table
+    cg = replace(MIXED, replicates=((1, 1),), md_probability=0.0)
+    base = [replace(draw_trial(cg, 9, 0), n_delete=k, n_insert=0, md_steps=0, md_temperature=0.0)
+            for k in range(5)]
+    spec_fn = lambda i: replace(base[i % 5], index=i)  # noqa: E731
+    outcome = run_search(tmp_path, 2, cg, seed=9, client=client, spec_fn=spec_fn, progress=False,
+                         until_converged=True, max_trials=40)
+    assert outcome.converged is True and outcome.ok == 5
+    df = campaign_table(CampaignDB(tmp_path / "campaign.db"))
+    conv = convergence_from_table(df, 5)
+    assert conv.converged and conv.hits == 3
+    assert len(df) <= 15 + 2 * 2                              # stopped at once (results in flight aside)
+    # unconverged: the budget ends it and says so
+    outcome = run_search(tmp_path / "b", 2, cg, seed=9, client=client, progress=False,
+                         until_converged=True, max_trials=5)
+    assert outcome.converged is False and outcome.trials_run == 5

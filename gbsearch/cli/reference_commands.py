@@ -36,14 +36,21 @@ def reference(
     insert_probability: float = typer.Option(0.5, help="Share of trials that insert atoms into the GB "
                                                        "instead of deleting atoms of its upper plane."),
     max_trials: Optional[int] = typer.Option(None, help="Stop after this many trials (default 20 x target)."),
+    until_converged: bool = typer.Option(False, help="After --structures, go on until converged (ground "
+                                                     "state hit 3 times, no [n] bin improved by > 5 mJ/m² "
+                                                     "over the last third of the trials) or --max-trials."),
+    report: Optional[Path] = typer.Option(None, help="Only report on the search in this folder: "
+                                                     "convergence.png/json, table, plot and summary."),
 ):
     """Grand-canonical reference search: random replications, shifts, [n] (insertions and
     deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped."""
     from gbsearch.errors import InputError
-    from gbsearch.store.database import CampaignDB
     from gbsearch.search.trials import SearchSettings, parse_replicates
-    from gbsearch.search.reference import DB_NAME, run_search
-    from gbsearch.analysis.report import write_report
+    from gbsearch.search.reference import run_search
+
+    if report is not None:
+        typer.echo(_report(report, database))
+        return
 
     if replicates is not None and replicate is not None:
         raise InputError("give either --replicates or --replicate, not both")
@@ -63,8 +70,39 @@ def reference(
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),
                               insert_probability=insert_probability)
     outcome = run_search(out, structures, settings, seed=seed, workers=workers, scheduler=scheduler,
-                         database=database, max_trials=max_trials)
-    db = CampaignDB(database or out / DB_NAME)
-    text = write_report(db, out, title=f"{misorientation}° <100> twist, W (Zhou 2004)")
-    typer.echo(text)
-    typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}")
+                         database=database, max_trials=max_trials, until_converged=until_converged)
+    typer.echo(_report(out, database, misorientation))
+    typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}, "
+               f"{out / 'convergence.png'}")
+
+
+def _report(folder: Path, database: Optional[str] = None, misorientation: Optional[float] = None) -> str:
+    """table.csv, gamma_n.png, convergence.png/json and summary.txt (with the convergence
+    verdict) for the search in ``folder``; returns the summary."""
+    import json
+
+    from gbsearch.analysis.convergence import write_convergence
+    from gbsearch.analysis.report import write_report
+    from gbsearch.errors import InputError
+    from gbsearch.geometry.csl import find_twist_csl
+    from gbsearch.search.reference import DB_NAME
+    from gbsearch.store.database import CampaignDB
+
+    folder = Path(folder)
+    url = database or folder / DB_NAME
+    if database is None and not Path(url).exists():
+        raise InputError(f"no search database at {url} (run `gbsearch reference --out {folder}` first)")
+    settings_path = folder / "reference_settings.json"
+    if misorientation is None and settings_path.exists():
+        misorientation = json.loads(settings_path.read_text())["settings"]["misorientation"]
+    db = CampaignDB(url)
+    if db.db.count(source="reference") == 0:
+        raise InputError(f"no reference trials in {url}")
+    sigma = find_twist_csl(misorientation).sigma if misorientation is not None else None
+    title = (f"{misorientation}° <100> twist, W (Zhou 2004)" if misorientation is not None
+             else "<100> twist, W (Zhou 2004)")
+    text = write_report(db, folder, title=title)
+    conv = write_convergence(db, folder, sigma=sigma, title=title)
+    text = text + "\n" + conv.summary()
+    (folder / "summary.txt").write_text(text + "\n")
+    return text
