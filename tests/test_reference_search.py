@@ -361,3 +361,66 @@ def test_until_converged_stops_when_converged(tmp_path, client):
     outcome = run_search(tmp_path / "b", 2, cg, seed=9, client=client, progress=False,
                          until_converged=True, max_trials=5)
     assert outcome.converged is False and outcome.trials_run == 5
+
+
+# --- issue #15: the bundled library ---------------------------------------------------------
+
+def test_library_index_and_a_dataset_load_without_torch():
+    code = """
+import sys, json
+from gbsearch.store.references import library, load_reference_dataset, DATA_DIR
+lib = library()
+packed = sorted(p.name for p in DATA_DIR.glob('sigma*_reference.db.xz'))
+assert [f"sigma{e['sigma']}_reference.db.xz" for e in lib] == sorted(packed, key=lambda n: int(n[5:n.index('_')])), lib
+s5 = next(e for e in lib if e['sigma'] == 5)
+ref = load_reference_dataset(s5['misorientation_deg'])
+assert len(ref) == s5['structures_with_atoms'], (len(ref), s5)
+g = min(a.info['gamma_J_m2'] for a in ref)
+assert abs(g - s5['ground_state']['gamma_J_m2']) < 1e-9
+assert 'region' in ref[0].arrays and 'energy' in ref[0].arrays
+print(json.dumps({'torch': 'torch' in sys.modules, 'n': len(ref), 'sigmas': [e['sigma'] for e in lib]}))
+"""
+    import json
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False and out["n"] >= 300 and 5 in out["sigmas"]
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--list"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    head, _, *rows = res.stdout.strip().splitlines()
+    for col in ("Σ", "angle", "N_plane", "structures", "trials", "ground state", "metastable", "converged"):
+        assert col in head
+    s5 = next(r for r in rows if r.split()[0] == "5")
+    assert "36.87" in s5 and "0.2000, 2.3205" in s5
+
+
+def test_bundling_writes_the_library_json(tmp_path):
+    import json
+    from gbsearch.store.references import library, library_table
+    out = tmp_path / "ref"
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--structures", "4", "--out", str(out),
+                          "--workers", "1", "--replicates", "1x1,2x1", "--n-fixed", "7", "--n-free", "4",
+                          "--md-steps", "100", "200", "--seed", "3"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    data = tmp_path / "data"
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "bundle_reference.py")
+    res = subprocess.run([sys.executable, script, str(out), "--data-dir", str(data), "--where", "test"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((data / "sigma5_reference.json").read_text())
+    assert meta["command"].startswith("gbsearch reference --structures 4") and meta["seed"] == 3
+    assert meta["commit"] and meta["structures"] == 4 and meta["trials"] == sum(meta["counts"].values())
+    assert meta["replicates"] == ["1x1", "2x1"] and meta["converged"] is False
+    assert meta["convergence"]["reasons"] and meta["packed_bytes"] < 25e6
+    (entry,) = library(data)
+    assert entry["sigma"] == 5 and entry["n_plane"] == [5, 10] and entry["structures"] == 4
+    assert entry["converged"] is False and entry["ground_state"] == meta["ground_state"]
+    assert "1x1,2x1" in library_table([entry])
+    # the packed database holds every trial and the ok structures with their atoms
+    import lzma
+    from gbsearch.store.database import CampaignDB
+    (tmp_path / "x.db").write_bytes(lzma.decompress((data / "sigma5_reference.db.xz").read_bytes()))
+    db = CampaignDB(tmp_path / "x.db")
+    assert db.count("reference", "ok") == 4 and all(r.natoms > 100 for r in db.rows(status="ok"))
+    assert len(db.known("reference").entries) == 4

@@ -101,7 +101,7 @@ class Convergence:
                          f"γ = {m['gamma_J_m2']:.4f} J/m²")
         worst = max((b for b in self.bins if b["improvement_J_m2"] is not None),
                     key=lambda b: b["improvement_J_m2"], default=None)
-        if worst is not None:
+        if worst is not None and self.split_trial < self.trials:
             lines.append(f"  largest improvement over the last third (trials {self.split_trial + 1}–{self.trials}): "
                          f"{1000 * worst['improvement_J_m2']:.1f} mJ/m² in the bin at [n] = {worst['n_center']:.4f}")
         return "\n".join(lines)

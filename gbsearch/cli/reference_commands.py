@@ -41,6 +41,7 @@ def reference(
                                                      "over the last third of the trials) or --max-trials."),
     report: Optional[Path] = typer.Option(None, help="Only report on the search in this folder: "
                                                      "convergence.png/json, table, plot and summary."),
+    list_library: bool = typer.Option(False, "--list", help="Only print the bundled reference library."),
 ):
     """Grand-canonical reference search: random replications, shifts, [n] (insertions and
     deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped."""
@@ -48,6 +49,10 @@ def reference(
     from gbsearch.search.trials import SearchSettings, parse_replicates
     from gbsearch.search.reference import run_search
 
+    if list_library:
+        from gbsearch.store.references import library_table
+        typer.echo(library_table())
+        return
     if report is not None:
         typer.echo(_report(report, database))
         return

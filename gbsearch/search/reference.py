@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
+import subprocess
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -176,4 +180,37 @@ def _write_settings(out: Path, settings: SearchSettings, seed: int, structures: 
                                    "searches no longer use" if old else "")
                                 + "); use another --out or the same options")
     else:
-        path.write_text(json.dumps({**current, "structures": structures}, indent=2))
+        stored = {**current, "structures": structures}
+    # Provenance for bundling (scripts/bundle_reference.py): every start or resume of the
+    # search with its command line and the code's commit; not compared on resume.
+    stored.setdefault("runs", []).append({"argv": _command_line(), "commit": code_commit(),
+                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                          "structures": structures})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stored, indent=2))
+    tmp.replace(path)
+
+
+def _command_line() -> str:
+    """The command that is running, as a user would type it (``gbsearch reference ...``)."""
+    argv = list(sys.argv)
+    if argv and (argv[0].endswith("gbsearch") or argv[0].endswith("gbsearch/cli/__main__.py")
+                 or argv[0] == "-m"):
+        argv[0] = "gbsearch"
+    return shlex.join(argv)
+
+
+def code_commit() -> str | None:
+    """Short git commit of the gbsearch code that runs ("+dirty" with local changes), or None
+    outside a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "gbsearch"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")

@@ -146,6 +146,8 @@ class CampaignDB:
     def known(self, source: str) -> Known:
         k = Known()
         for row in self.db.select(source=source, status="ok"):
+            if "fingerprint" not in row.data:      # a light row of a bundled library search
+                continue
             fp = np.asarray(row.data["fingerprint"])
             n_plane, excess = _composition(row.data.get("info", {}), len(fp))
             k.add(row.id, row.natoms, row.gamma_J_m2, fp, n_plane, excess)
