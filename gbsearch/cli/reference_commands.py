@@ -19,34 +19,95 @@ def reference(
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     database: Optional[str] = typer.Option(None, help="ASE database URL (default: OUT/campaign.db; "
                                                        "postgresql://... for PostgreSQL)."),
-    replicate: tuple[int, int] = typer.Option((2, 2), help="In-plane supercell of the CSL cell."),
-    random_supercells: bool = typer.Option(False, help="Draw supercells from 1x1 up to the --replicate size."),
+    replicates: Optional[str] = typer.Option(
+        None, help="In-plane replications of the CSL cell drawn per trial, e.g. 1x1,1x2,2x1,2x2 "
+                   "(default: every IxJ with edges <= 27 Å and area <= 530 Å²; Σ5: 1..3 x 1..3 as GRIP)."),
+    replicate: Optional[tuple[int, int]] = typer.Option(
+        None, help="One fixed supercell I J of the CSL cell for every trial (older form of --replicates)."),
+    random_supercells: bool = typer.Option(False, help="With --replicate: draw supercells from 1x1 up to it."),
     n_fixed: int = typer.Option(8, help="Fixed planes per grain."),
     n_free: int = typer.Option(8, help="Free planes per grain."),
-    md_probability: float = typer.Option(0.95, help="Share of trials with an MD anneal."),
-    md_temperature: tuple[float, float] = typer.Option((1000.0, 2500.0), help="MD temperature range, K."),
-    md_steps: tuple[int, int] = typer.Option((5000, 300_000), help="MD length range (log-uniform), steps of 2 fs."),
-    insert_probability: float = typer.Option(0.0, help="Share of trials that insert atoms instead of deleting."),
+    md_probability: float = typer.Option(0.95, help="Share of trials with an MD anneal (GRIP 0.95); "
+                                                    "the others are CG only."),
+    md_temperature: tuple[float, float] = typer.Option((1000.0, 2500.0), help="MD temperature range, K "
+                                                                              "(multiples of 100 K; GRIP 1000 2500)."),
+    md_steps: tuple[int, int] = typer.Option((5000, 300_000), help="MD length range LO HI, steps of 2 fs, "
+                                                                   "drawn log-uniformly (GRIP 5000 300000)."),
+    insert_probability: float = typer.Option(0.5, help="Share of trials that insert atoms into the GB "
+                                                       "instead of deleting atoms of its upper plane."),
     max_trials: Optional[int] = typer.Option(None, help="Stop after this many trials (default 20 x target)."),
+    until_converged: bool = typer.Option(False, help="After --structures, go on until converged (ground "
+                                                     "state hit 3 times, no [n] bin improved by > 5 mJ/m² "
+                                                     "over the last third of the trials) or --max-trials."),
+    report: Optional[Path] = typer.Option(None, help="Only report on the search in this folder: "
+                                                     "convergence.png/json, table, plot and summary."),
+    list_library: bool = typer.Option(False, "--list", help="Only print the bundled reference library."),
 ):
-    """Grand-canonical reference search: random shifts, [n], perturbations, MD and CG.
-    Re-running the same command resumes where it stopped."""
-    from gbsearch.store.database import CampaignDB
-    from gbsearch.driver.trials import SearchSettings
-    from gbsearch.driver.reference import DB_NAME, run_search
-    from gbsearch.analysis.report import write_report
+    """Grand-canonical reference search: random replications, shifts, [n] (insertions and
+    deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped."""
+    from gbsearch.errors import InputError
+    from gbsearch.driver.trials import SearchSettings, parse_replicates
+    from gbsearch.driver.reference import run_search
 
-    if random_supercells:
-        reps = tuple((i, j) for i in range(1, replicate[0] + 1) for j in range(1, replicate[1] + 1))
+    if list_library:
+        from gbsearch.store.references import library_table
+        typer.echo(library_table())
+        return
+    if report is not None:
+        typer.echo(_report(report, database))
+        return
+
+    if replicates is not None and replicate is not None:
+        raise InputError("give either --replicates or --replicate, not both")
+    if random_supercells and replicate is None:
+        raise InputError("--random-supercells needs --replicate I J (or use --replicates)")
+    if replicates is not None:
+        reps = parse_replicates(replicates)
+    elif replicate is not None:
+        if min(replicate) < 1:
+            raise InputError(f"--replicate must be positive, got {replicate[0]} {replicate[1]}")
+        reps = (tuple((i, j) for i in range(1, replicate[0] + 1) for j in range(1, replicate[1] + 1))
+                if random_supercells else (tuple(replicate),))
     else:
-        reps = (tuple(replicate),)
+        reps = ()
     settings = SearchSettings(misorientation=misorientation, replicates=reps, n_fixed=n_fixed,
                               n_free=n_free, md_probability=md_probability,
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),
                               insert_probability=insert_probability)
     outcome = run_search(out, structures, settings, seed=seed, workers=workers, scheduler=scheduler,
-                         database=database, max_trials=max_trials)
-    db = CampaignDB(database or out / DB_NAME)
-    text = write_report(db, out, title=f"{misorientation}° <100> twist, W (Zhou 2004)")
-    typer.echo(text)
-    typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}")
+                         database=database, max_trials=max_trials, until_converged=until_converged)
+    typer.echo(_report(out, database, misorientation))
+    typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}, "
+               f"{out / 'convergence.png'}")
+
+
+def _report(folder: Path, database: Optional[str] = None, misorientation: Optional[float] = None) -> str:
+    """table.csv, gamma_n.png, convergence.png/json and summary.txt (with the convergence
+    verdict) for the search in ``folder``; returns the summary."""
+    import json
+
+    from gbsearch.analysis.convergence import write_convergence
+    from gbsearch.analysis.report import write_report
+    from gbsearch.errors import InputError
+    from gbsearch.geometry.csl import find_twist_csl
+    from gbsearch.store.database import DB_NAME
+    from gbsearch.store.database import CampaignDB
+
+    folder = Path(folder)
+    url = database or folder / DB_NAME
+    if database is None and not Path(url).exists():
+        raise InputError(f"no search database at {url} (run `gbsearch reference --out {folder}` first)")
+    settings_path = folder / "reference_settings.json"
+    if misorientation is None and settings_path.exists():
+        misorientation = json.loads(settings_path.read_text())["settings"]["misorientation"]
+    db = CampaignDB(url)
+    if db.db.count(source="reference") == 0:
+        raise InputError(f"no reference trials in {url}")
+    sigma = find_twist_csl(misorientation).sigma if misorientation is not None else None
+    title = (f"{misorientation}° <100> twist, W (Zhou 2004)" if misorientation is not None
+             else "<100> twist, W (Zhou 2004)")
+    text = write_report(db, folder, title=title)
+    conv = write_convergence(db, folder, sigma=sigma, title=title)
+    text = text + "\n" + conv.summary()
+    (folder / "summary.txt").write_text(text + "\n")
+    return text

@@ -1,24 +1,29 @@
 """Grand-canonical reference search driver (``gbsearch reference``), SPEC §2.5.
 
 Draws trials, runs them on Dask workers, writes each result to the campaign database as it
-arrives, and stops at the target number of distinct relaxed structures. Re-running the same
-command resumes: finished trials are skipped, the target counts what is already stored.
+arrives, and stops at the target number of distinct relaxed structures (with
+``until_converged``: and once the search is converged, :mod:`gbsearch.analysis.convergence`).
+Re-running the same command resumes: finished trials are skipped, the target counts what is
+already stored.
 """
 from __future__ import annotations
 
 import itertools
 import json
+import shlex
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from gbsearch.store.database import CampaignDB
+from gbsearch.provenance import git_commit
+from gbsearch.store.database import DB_NAME, CampaignDB
 from gbsearch.errors import GBSearchError
 from gbsearch.driver.trials import SearchSettings, TrialSpec, draw_trial, run_trial
 from gbsearch.io_utils import writable_dir
 
 SOURCE = "reference"
-DB_NAME = "campaign.db"
 
 
 @dataclass
@@ -28,17 +33,21 @@ class SearchOutcome:
     duplicates: int
     trials_run: int
     out_dir: Path
+    converged: bool | None = None     # checked only with until_converged
 
 
 def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = SearchSettings(),
                seed: int = 0, workers: int | None = None, scheduler: str | None = None,
                database: str | None = None, max_trials: int | None = None,
                spec_fn: Callable[[int], TrialSpec] | None = None, progress: bool = True,
-               client=None) -> SearchOutcome:
+               client=None, until_converged: bool = False) -> SearchOutcome:
     """Run (or resume) a reference search until ``structures`` distinct ok structures exist.
 
     spec_fn(index) -> TrialSpec overrides how trials are drawn (default: :func:`draw_trial`
-    with ``settings`` and ``seed``). ``max_trials`` bounds the attempts (default 20x target).
+    with ``settings`` and ``seed``). ``max_trials`` bounds the attempts of this call (default
+    20x target). ``until_converged``: after the target, go on until the search is converged
+    (ground state hit 3 times, no [n] bin improved by > 5 mJ/m² over the last third) or
+    ``max_trials`` is spent; a search stopped unconverged returns ``converged=False``.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -52,8 +61,17 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
     counts = {s: db.count(SOURCE, s) for s in ("ok", "failed", "duplicate")}
     max_trials = max_trials or 20 * structures
     ran = 0
-    if counts["ok"] >= structures:
-        return SearchOutcome(counts["ok"], counts["failed"], counts["duplicate"], 0, out)
+    tracker = _ConvergenceTracker(db, settings.misorientation) if until_converged else None
+
+    def satisfied() -> bool:
+        return counts["ok"] >= structures and (tracker is None or tracker.converged())
+
+    def outcome() -> SearchOutcome:
+        return SearchOutcome(counts["ok"], counts["failed"], counts["duplicate"], ran, out,
+                             converged=tracker.converged() if tracker is not None else None)
+
+    if satisfied():
+        return outcome()
 
     own_client = client is None
     if own_client:
@@ -84,16 +102,18 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
             except Exception as exc:   # the worker itself died or the task could not run
                 result = {"spec": spec.as_dict(), "status": "failed",
                           "error": f"worker failure: {type(exc).__name__}: {exc}"}
-            if counts["ok"] < structures:
-                _, status = db.record(SOURCE, spec.index, result, known)
+            if not satisfied():
+                row_id, status = db.record(SOURCE, spec.index, result, known)
                 counts[status] += 1
                 ran += 1
+                if tracker is not None:
+                    tracker.add(row_id, spec, status, result)
                 if status == "ok":
                     bar.update(1)
                     best_gamma = min(best_gamma, result["atoms"].info["gamma_J_m2"])
                 bar.set_postfix(best=f"{best_gamma:.4f} J/m²", failed=counts["failed"],
                                 dup=counts["duplicate"], refresh=False)
-            if counts["ok"] >= structures:
+            if satisfied():
                 for other in list(futures.futures):
                     other.cancel()
                 break
@@ -110,7 +130,40 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
         raise GBSearchError(f"stopped after {max_trials} trials with {counts['ok']} of {structures} "
                             f"distinct structures ({counts['failed']} failed, {counts['duplicate']} "
                             "duplicates); re-run to continue or raise --max-trials")
-    return SearchOutcome(counts["ok"], counts["failed"], counts["duplicate"], ran, out)
+    return outcome()
+
+
+class _ConvergenceTracker:
+    """The search's rows in memory (id, trial, status, [n], γ, replicate), so that
+    convergence can be checked after every trial without re-reading the database."""
+
+    def __init__(self, db: CampaignDB, misorientation: float):
+        from gbsearch.analysis.report import campaign_table
+        from gbsearch.geometry.csl import find_twist_csl
+        self.sigma = find_twist_csl(misorientation).sigma
+        df = campaign_table(db)
+        cols = ["id", "trial", "status", "n_frac", "gamma_J_m2", "p_replicate"]
+        df = df[df.source == SOURCE] if len(df) else df
+        self.rows = [{c: r.get(c) for c in cols} for r in df.to_dict("records")] if len(df) else []
+        self._cached = None
+
+    def add(self, row_id: int, spec: TrialSpec, status: str, result: dict) -> None:
+        info = result["atoms"].info if result.get("atoms") is not None else {}
+        self.rows.append({"id": row_id, "trial": spec.index, "status": status,
+                          "n_frac": info.get("n_frac") if status != "failed" else None,
+                          "gamma_J_m2": info.get("gamma_J_m2") if status != "failed" else None,
+                          "p_replicate": spec.as_dict()["replicate"]})
+        self._cached = None
+
+    def converged(self) -> bool:
+        if self._cached is None:
+            import pandas as pd
+            from gbsearch.analysis.convergence import convergence_from_table
+            df = pd.DataFrame(self.rows, columns=["id", "trial", "status", "n_frac", "gamma_J_m2", "p_replicate"])
+            df["n_frac"] = df.n_frac.astype(float)
+            df["gamma_J_m2"] = df.gamma_J_m2.astype(float)
+            self._cached = convergence_from_table(df, self.sigma).converged
+        return self._cached
 
 
 def _write_settings(out: Path, settings: SearchSettings, seed: int, structures: int) -> None:
@@ -120,7 +173,29 @@ def _write_settings(out: Path, settings: SearchSettings, seed: int, structures: 
     if path.exists():
         stored = json.loads(path.read_text())
         if {k: stored.get(k) for k in current} != current:
-            raise GBSearchError(f"{out} holds a search with other settings ({path}); "
-                                "use another --out or the same options")
+            old = "algorithm" not in stored.get("settings", {})
+            raise GBSearchError(f"{out} holds a search with other settings ({path}"
+                                + ("; drawn by the trial algorithm before issue #15, which new "
+                                   "searches no longer use" if old else "")
+                                + "); use another --out or the same options")
     else:
-        path.write_text(json.dumps({**current, "structures": structures}, indent=2))
+        stored = {**current, "structures": structures}
+    # Provenance for bundling (scripts/bundle_reference.py): every start or resume of the
+    # search with its command line and the code's commit; not compared on resume.
+    stored.setdefault("runs", []).append({"argv": _command_line(), "commit": git_commit(short=True, mark_dirty=True),
+                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                          "structures": structures})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stored, indent=2))
+    tmp.replace(path)
+
+
+def _command_line() -> str:
+    """The command that is running, as a user would type it (``gbsearch reference ...``)."""
+    argv = list(sys.argv)
+    if argv and (argv[0].endswith("gbsearch") or argv[0].endswith("gbsearch/cli/__main__.py")
+                 or argv[0] == "-m"):
+        argv[0] = "gbsearch"
+    return shlex.join(argv)
+
+

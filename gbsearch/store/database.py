@@ -3,7 +3,9 @@
 Every finished trial or candidate is one row, written as soon as it is known, so a killed
 campaign loses only work in flight. Key-value pairs: ``source`` (reference | diffusion),
 ``trial`` (index within its source), ``status`` (ok | failed | duplicate), ``gamma_J_m2``,
-``n_frac``, ``energy_eV``; ``data`` holds the fingerprint, the trial parameters and errors.
+``n_frac``, ``energy_eV``, ``replicate`` (the cell in CSL cells, "2x1"), ``n_plane`` (GB sites per
+plane of that cell) and ``n_excess`` (free atoms beyond the bulk count); ``data`` holds the
+fingerprint, the trial parameters and errors.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from ase import Atoms
 from gbsearch.errors import InputError
 
 DB_NAME = "campaign.db"   # the database file inside a campaign folder
-GAMMA_TOL = 1e-4          # J/m², SPEC §2.5 de-duplication
+GAMMA_TOL = 1e-4          # J/m², SPEC §2.5 de-duplication (γ is per area)
 FINGERPRINT_TOL = 1e-3    # eV, largest difference of sorted per-atom energies
+QUANTILES = 256           # points of the replication-invariant fingerprint (a power of 2: exact)
 
 
 def fingerprint(atoms: Atoms) -> np.ndarray:
@@ -28,27 +31,87 @@ def fingerprint(atoms: Atoms) -> np.ndarray:
     return np.sort(atoms.arrays["energy"][free])
 
 
-@dataclass
-class Known:
-    """The ok structures of one source, for de-duplication."""
-    n_atoms: list
-    gammas: list
-    prints: list
-    ids: list
+def quantile_fingerprint(fp: np.ndarray, m: int = QUANTILES) -> np.ndarray:
+    """The sorted energies ``fp`` (eV) read at the quantiles q = (i + ½)/m, i = 0..m−1
+    (lower empirical quantile, value number ceil(q·N)). An (i, j) in-plane copy of a
+    structure repeats each free-atom energy i·j times, and ceil(q·rN)/r rounds up to
+    ceil(q·N), so the result is the same for every replication. q·N is exact in floating
+    point because q is a dyadic fraction."""
+    fp = np.asarray(fp, dtype=float)
+    if len(fp) == 0:
+        return np.zeros(m)
+    q = (np.arange(m) + 0.5) / m
+    return fp[np.ceil(q * len(fp)).astype(np.int64) - 1]
 
-    def match(self, n_atoms: int, gamma: float, fp: np.ndarray) -> int | None:
-        for i in range(len(self.ids)):
-            if (self.n_atoms[i] == n_atoms and abs(self.gammas[i] - gamma) < GAMMA_TOL
-                    and len(self.prints[i]) == len(fp)
-                    and np.max(np.abs(self.prints[i] - fp)) < FINGERPRINT_TOL):
-                return self.ids[i]
+
+@dataclass
+class _Entry:
+    row_id: int
+    n_atoms: int
+    gamma: float
+    fp: np.ndarray
+    n_plane: int | None          # GB sites per (002) plane of the structure's cell
+    excess: int | None           # free atoms beyond N_free,bulk (negative: vacancies)
+    qfp: np.ndarray | None = None
+
+    def quantiles(self) -> np.ndarray:
+        if self.qfp is None:
+            self.qfp = quantile_fingerprint(self.fp)
+        return self.qfp
+
+
+def _composition(info: dict, n_free: int) -> tuple[int | None, int | None]:
+    """(N_plane, excess atoms) from a structure's GB metadata, (None, None) without it."""
+    if "n_plane" in info and "n_free_bulk" in info:
+        return int(info["n_plane"]), int(n_free) - int(info["n_free_bulk"])
+    return None, None
+
+
+class Known:
+    """The ok structures of one source, for de-duplication (SPEC §2.5, issue #15).
+
+    Two structures are the same when γ agrees within :data:`GAMMA_TOL` J/m² and
+    - both carry GB metadata (N_plane, N_free,bulk): they have the same excess atoms per
+      area (excess/N_plane, i.e. the same [n] and the same number of free planes) and the
+      same number of free atoms per area, and their fingerprints agree within
+      :data:`FINGERPRINT_TOL` eV: element by element when the free-atom counts are equal,
+      else at the :func:`quantile_fingerprint` points (a 2×1 copy of a 1×1 structure
+      matches the 1×1 one);
+    - otherwise (structures without GB metadata): same atom count and equal fingerprints.
+    """
+
+    def __init__(self):
+        self.entries: list[_Entry] = []
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.row_id for e in self.entries]
+
+    def match(self, n_atoms: int, gamma: float, fp: np.ndarray, n_plane: int | None = None,
+              excess: int | None = None) -> int | None:
+        """Row id of a known structure equal to this one, or None."""
+        fp = np.asarray(fp, dtype=float)
+        probe = _Entry(-1, n_atoms, gamma, fp, n_plane, excess)
+        for e in self.entries:
+            if abs(e.gamma - gamma) >= GAMMA_TOL:
+                continue
+            if n_plane is None or e.n_plane is None:
+                same = (e.n_atoms == n_atoms and len(e.fp) == len(fp)
+                        and np.max(np.abs(e.fp - fp), initial=0.0) < FINGERPRINT_TOL)
+            elif e.excess * n_plane != excess * e.n_plane or len(e.fp) * n_plane != len(fp) * e.n_plane:
+                same = False
+            elif len(e.fp) == len(fp):
+                same = np.max(np.abs(e.fp - fp), initial=0.0) < FINGERPRINT_TOL
+            else:
+                same = np.max(np.abs(e.quantiles() - probe.quantiles())) < FINGERPRINT_TOL
+            if same:
+                return e.row_id
         return None
 
-    def add(self, row_id: int, n_atoms: int, gamma: float, fp: np.ndarray) -> None:
-        self.ids.append(row_id)
-        self.n_atoms.append(n_atoms)
-        self.gammas.append(gamma)
-        self.prints.append(fp)
+    def add(self, row_id: int, n_atoms: int, gamma: float, fp: np.ndarray,
+            n_plane: int | None = None, excess: int | None = None) -> None:
+        self.entries.append(_Entry(int(row_id), int(n_atoms), float(gamma),
+                                   np.asarray(fp, dtype=float), n_plane, excess))
 
 
 def _clean(value):
@@ -82,9 +145,13 @@ class CampaignDB:
         return self.db.count(source=source, status=status)
 
     def known(self, source: str) -> Known:
-        k = Known([], [], [], [])
+        k = Known()
         for row in self.db.select(source=source, status="ok"):
-            k.add(row.id, row.natoms, row.gamma_J_m2, np.asarray(row.data["fingerprint"]))
+            if "fingerprint" not in row.data:      # a light row of a bundled library search
+                continue
+            fp = np.asarray(row.data["fingerprint"])
+            n_plane, excess = _composition(row.data.get("info", {}), len(fp))
+            k.add(row.id, row.natoms, row.gamma_J_m2, fp, n_plane, excess)
         return k
 
     def best(self, source: str | None = None):
@@ -112,6 +179,13 @@ class CampaignDB:
         for key, value in result.get("spec", {}).items():
             if isinstance(value, (int, float, str, np.integer, np.floating)) and key not in kv:
                 kv[f"p_{key}"] = _clean(value)
+        # The cell of this structure in CSL cells ("2x1") and its GB sites per plane; rows
+        # written before issue #15 have neither (their search used 2x2 cells throughout).
+        rep = result.get("spec", {}).get("replicate") or _replicate_of(atoms.info)
+        if rep:
+            kv["replicate"] = str(rep)
+        if "n_plane" in atoms.info:
+            kv["n_plane"] = int(atoms.info["n_plane"])
         if result["status"] == "ok":
             info = atoms.info
             kv.update(gamma_J_m2=float(info["gamma_J_m2"]), n_frac=float(info["n_frac"]),
@@ -119,8 +193,11 @@ class CampaignDB:
                       merged_atoms=int(info.get("merged_atoms", 0)))
             fp = fingerprint(atoms)
             data["fingerprint"] = fp
+            n_plane, excess = _composition(atoms.info, len(fp))
+            if excess is not None:
+                kv["n_excess"] = excess
             if known is not None:
-                dup = known.match(len(atoms), kv["gamma_J_m2"], fp)
+                dup = known.match(len(atoms), kv["gamma_J_m2"], fp, n_plane, excess)
                 if dup is not None:
                     kv.update(status="duplicate", duplicate_of=int(dup))
         else:
@@ -129,7 +206,7 @@ class CampaignDB:
             kv["error"] = data["error"][:200]
         row_id = self.db.write(atoms, key_value_pairs=kv, data=data)
         if kv["status"] == "ok" and known is not None:
-            known.add(row_id, len(atoms), kv["gamma_J_m2"], data["fingerprint"])
+            known.add(row_id, len(atoms), kv["gamma_J_m2"], data["fingerprint"], n_plane, excess)
         return row_id, kv["status"]
 
     def rows(self, **selection):
@@ -138,6 +215,20 @@ class CampaignDB:
     def atoms(self, row_id: int) -> Atoms:
         """The stored structure with regions, per-atom energies and GB metadata restored."""
         return row_to_atoms(self.db.get(id=row_id))
+
+
+def _replicate_of(info: dict) -> str | None:
+    """"2x1" from a slab's ``info["replicate"]`` ("2 1"), None without it."""
+    rep = info.get("replicate")
+    if rep is None:
+        return None
+    parts = str(rep).replace("x", " ").split()
+    return "x".join(parts) if len(parts) == 2 else None
+
+
+def row_replicate(row) -> str:
+    """A stored structure's replication ("2x1"); rows without one are the pre-#15 2x2 search."""
+    return row.get("replicate") or _replicate_of(row.data.get("info", {})) or "2x2"
 
 
 def row_to_atoms(row) -> Atoms:
@@ -172,7 +263,8 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
     rows = CampaignDB(db_path).rows(source="reference", status="ok")
     out = []
     for row in rows:
-        if n_window is None or in_window(row.n_frac, n_window):
+        # light rows (bundled without atoms, see scripts/bundle_reference.py) are not structures
+        if not row.get("light") and (n_window is None or in_window(row.n_frac, n_window)):
             out.append(row_to_atoms(row))
     if not out:
         raise InputError(f"no ok reference structures in {db_path}"
