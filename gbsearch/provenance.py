@@ -1,6 +1,7 @@
 """Where a result came from: the git commit of the code that produced it."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,8 @@ def git_commit(short: bool = False, mark_dirty: bool = False) -> str:
     (e.g. installed from a wheel). Asks git in the package's own folder, so the answer does not
     depend on the caller's working directory. ``mark_dirty``: append "+dirty" when the
     package's tracked files have uncommitted changes (a long search records what really ran)."""
+    if os.environ.get("GBSEARCH_COMMIT"):     # a copy without .git (the lent GPU machine's) names its commit
+        return os.environ["GBSEARCH_COMMIT"]
     here = Path(__file__).resolve().parent
     cmd = ["git", "rev-parse", *(["--short"] if short else []), "HEAD"]
     try:

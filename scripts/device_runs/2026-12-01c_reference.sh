@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Reference-library searches (issue 15) on the lent GPU machine's 16 CPU cores, resumable.
 # Usage, from the repository root with .devcarry/ carried:
-#   RUN_S=540 bash scripts/device_runs/2026-12-01c_reference.sh "5:6 13:4 17:3 25:1 37:1 41:1"
+#   GBSEARCH_COMMIT=abc1234 RUN_S=540 bash scripts/device_runs/2026-12-01c_reference.sh "5:6 13:4 17:3 25:1 37:1 41:1"
 # Each "Σ:W" runs `gbsearch reference` for that boundary on W local workers until converged
 # (or RUN_S seconds pass: the search is stopped and resumes next call). Folders resume from
 # .devcarry/refruns/sigmaΣ.tar.xz when carried; each comes back as $OUT/sigmaΣ.tar.xz.
 set -u
 source scripts/device_env.sh
+export GBSEARCH_COMMIT=${GBSEARCH_COMMIT:?set GBSEARCH_COMMIT to the commit this tree is}
 declare -A ANGLE=([5]=36.87 [13]=22.62 [17]=28.07 [25]=16.26 [37]=18.92 [41]=12.68)
 RUN_S=${RUN_S:-540}
 mkdir -p runs/lib
