@@ -15,7 +15,7 @@ pids=()
 for spec in $1; do
   s=${spec%%:*}; w=${spec##*:}
   [ -f .devcarry/refruns/sigma$s.tar.xz ] && tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
-  timeout -s INT $RUN_S python3 -m gbsearch.cli reference -m ${ANGLE[$s]} --out runs/lib/sigma$s \
+  timeout -k 30 -s INT $RUN_S python3 -m gbsearch.cli reference -m ${ANGLE[$s]} --out runs/lib/sigma$s \
       --structures 400 --until-converged --max-trials 100000 --seed 2026 --workers $w \
       --md-steps 2000 20000 > runs/lib/sigma$s.log 2>&1 &
   pids+=($!)
