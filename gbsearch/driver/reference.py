@@ -24,6 +24,7 @@ from gbsearch.driver.trials import SearchSettings, TrialSpec, draw_trial, run_tr
 from gbsearch.io_utils import writable_dir
 
 SOURCE = "reference"
+FAIL_FAST_TRIALS = 20     # all of the first this-many trials failed: stop with the error
 
 
 @dataclass
@@ -113,6 +114,12 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
                     best_gamma = min(best_gamma, result["atoms"].info["gamma_J_m2"])
                 bar.set_postfix(best=f"{best_gamma:.4f} J/m²", failed=counts["failed"],
                                 dup=counts["duplicate"], refresh=False)
+                # A failure of every trial so far is the set-up (LAMMPS, potential, settings),
+                # not bad luck: stop rather than fill the database with thousands of failures.
+                if status == "failed" and ran >= FAIL_FAST_TRIALS and counts["ok"] + counts["duplicate"] == 0:
+                    for other in list(futures.futures):
+                        other.cancel()
+                    raise GBSearchError(f"the first {ran} trials all failed; the last: {result.get('error')}")
             if satisfied():
                 for other in list(futures.futures):
                     other.cancel()

@@ -4,7 +4,8 @@
 #   GBSEARCH_COMMIT=abc1234 RUN_S=540 bash scripts/device_runs/2026-12-01c_reference.sh "5:6 13:4 17:3 25:1 37:1 41:1"
 # Each "Σ:W" runs `gbsearch reference` for that boundary on W local workers until converged
 # (or RUN_S seconds pass: the search is stopped and resumes next call). Folders resume from
-# .devcarry/refruns/sigmaΣ.tar.xz when carried; each comes back as $OUT/sigmaΣ.tar.xz.
+# .devcarry/refruns/sigmaΣ.tar.xz when carried (else start afresh); each comes back as
+# $OUT/sigmaΣ.tar.xz.partNN pieces of 15 MB (cat them together) and $OUT/reports.txt.
 set -u
 source scripts/device_env.sh
 export GBSEARCH_COMMIT=${GBSEARCH_COMMIT:?set GBSEARCH_COMMIT to the commit this tree is}
@@ -14,6 +15,7 @@ mkdir -p runs/lib
 pids=()
 for spec in $1; do
   s=${spec%%:*}; w=${spec##*:}
+  rm -rf runs/lib/sigma$s
   [ -f .devcarry/refruns/sigma$s.tar.xz ] && tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
   timeout -k 30 -s INT $RUN_S python3 -m gbsearch.cli reference -m ${ANGLE[$s]} --out runs/lib/sigma$s \
       --structures 400 --until-converged --max-trials 100000 --seed 2026 --workers $w \
@@ -25,7 +27,9 @@ for spec in $1; do
   s=${spec%%:*}
   python3 -m gbsearch.cli reference --report runs/lib/sigma$s > runs/lib/sigma$s/report.txt 2>&1
   tail -c 3000 runs/lib/sigma$s.log > runs/lib/sigma$s/search_tail.log
-  cat runs/lib/sigma$s/report.txt
-  tar cJf $OUT/sigma$s.tar.xz -C runs/lib sigma$s
+  { echo "== sigma$s"; cat runs/lib/sigma$s/report.txt; } >> $OUT/reports.txt
+  tar cf - -C runs/lib sigma$s | xz -T16 -6 > /tmp/sigma$s.tar.xz
+  split -b 15m -d /tmp/sigma$s.tar.xz $OUT/sigma$s.tar.xz.part
 done
+cat $OUT/reports.txt
 ls -la $OUT
