@@ -83,6 +83,50 @@ def test_particle_heads_and_warm_start(tmp_path):
     assert m2.cfg.hidden == 8 and m2.cfg.free_head
 
 
+
+def test_particle_loader_names_the_file_of_a_bad_model(tmp_path):
+    import re
+    from gbsearch.crystal.particle import load_particle, save_particle, train_particle
+    from gbsearch.errors import CheckpointError
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a particle model at all")
+    with pytest.raises(CheckpointError, match=re.escape(f"particle model checkpoint {garbage} is unreadable or corrupt")):
+        load_particle(garbage)
+    with pytest.raises(CheckpointError, match=re.escape(f"particle model checkpoint not found: {tmp_path / 'nope.pt'}")):
+        load_particle(tmp_path / "nope.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"config": {}, "state": {}}, foreign)         # no format tag
+    with pytest.raises(CheckpointError, match=re.escape(f"{foreign} is not a gbsearch particle model checkpoint")):
+        load_particle(foreign)
+    model, _ = train_particle("sc", steps=1, batch_size=2, hidden=8, layers=1)
+    good = tmp_path / "good.pt"
+    save_particle(model, good)
+    trunc = tmp_path / "truncated.pt"
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=re.escape(f"particle model checkpoint {trunc} is unreadable or corrupt")):
+        load_particle(trunc)
+    # the right tag, but weights of another width
+    ck = torch.load(good, weights_only=True)
+    ck["config"]["hidden"] = 16
+    wrong = tmp_path / "wrong.pt"
+    torch.save(ck, wrong)
+    with pytest.raises(CheckpointError, match=re.escape(f"particle model {wrong}: weights do not match its config")):
+        load_particle(wrong)
+    ck["config"] = {**ck["config"], "hidden": 8, "depth": 3}
+    torch.save(ck, wrong)
+    with pytest.raises(CheckpointError, match=r"config has unknown entries \['depth'\]"):
+        load_particle(wrong)
+
+
+@pytest.mark.parametrize("phase", ["sc", "bcc", "fcc"])
+def test_shipped_particle_models_load(phase):
+    from gbsearch.crystal import experiment as E
+    from gbsearch.crystal.particle import FORMAT, load_particle, read_particle
+    path = E.weights_path("particle", phase)
+    assert read_particle(path)["format"] == FORMAT
+    model = load_particle(path)
+    assert model.cfg.L == pytest.approx(PHASES[phase].L) and model.cfg.free_head and not model.training
+
 def test_tiny_voxel_model_trains_and_samples(tmp_path):
     from gbsearch.crystal.voxel_model import generate_voxel, load_voxel, train_voxel
     spec = PHASES["fcc"]

@@ -1,11 +1,12 @@
-"""Training loop and checkpoints: loss falls, resume, LR halving on plateau, CheckpointError."""
+"""Training loop and checkpoints: loss falls, resume, LR halving on plateau, CheckpointError,
+TrainConfig checks and its record in the checkpoint."""
 
 import pytest
 import torch
 
-from gbsearch.diffusion import ScheduleConfig, UNetConfig, load_checkpoint, train
+from gbsearch.diffusion import ScheduleConfig, TrainConfig, UNetConfig, load_checkpoint, train
 from gbsearch.diffusion.synthetic import LatticeBlobs
-from gbsearch.errors import CheckpointError
+from gbsearch.errors import CheckpointError, InputError
 
 SHAPE = (8, 8, 8)
 GRID = {"shape": list(SHAPE), "lengths": [6.4, 6.4, 6.4], "origin": [0.0, 0.0, 0.0],
@@ -24,8 +25,8 @@ def data(n=32, seed=0, **kw):
 
 
 def test_small_unet_loss_falls(tmp_path):
-    res = train(tiny_cfg(), data(64), data(8, seed=1), tmp_path, steps=40, batch_size=4, lr=3e-3,
-                val_every=20, progress=False)
+    res = train(tiny_cfg(), data(64), data(8, seed=1), tmp_path,
+                TrainConfig(steps=40, batch_size=4, lr=3e-3, val_every=20), progress=False)
     vals = [h["val_loss"] for h in res.history]
     assert [h["step"] for h in res.history] == [0, 20, 40]
     assert vals[0] == pytest.approx(1.0, abs=0.1)  # zero-initialised eps-model: loss ~ E[eps^2]
@@ -79,8 +80,8 @@ def test_max_time_stops_early_and_resumes(tmp_path):
 
 def test_learning_rate_halves_on_plateau(tmp_path):
     # A learning rate too small to change the weights: validation loss stays flat.
-    res = train(tiny_cfg(), data(8), data(4, seed=1), tmp_path, steps=6, batch_size=2, lr=1e-12,
-                val_every=2, lr_patience=0, min_lr=0.0, progress=False)
+    res = train(tiny_cfg(), data(8), data(4, seed=1), tmp_path,
+                TrainConfig(steps=6, batch_size=2, lr=1e-12, val_every=2, lr_patience=0, min_lr=0.0), progress=False)
     lrs = [h["lr"] for h in res.history]
     assert lrs[0] == 1e-12
     assert lrs[-1] == pytest.approx(1e-12 * 0.5 ** 2)  # halved at steps 4 and 6
@@ -143,3 +144,48 @@ def test_weight_average_is_checkpointed_and_used_for_sampling(tmp_path):
     w_ema = more.ema_model.state_dict()["conv_out.conv.weight"].cpu()
     d = min(0.9, 13 / 22)                                   # warm-up: min(decay, (1+step)/(10+step))
     assert torch.allclose(w_ema, d * w_prev + (1 - d) * w_raw, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("steps", 0), ("steps", 2.5), ("batch_size", 0), ("lr", -1e-3), ("lr", float("nan")), ("weight_decay", -0.1),
+    ("grad_clip", 0.0), ("val_every", 0), ("ckpt_every", 0), ("lr_patience", -1), ("lr_factor", 1.5),
+    ("min_lr", -1.0), ("ema_decay", 1.0), ("ema_decay", 0.0), ("seed", -1), ("num_workers", -2),
+    ("memory_format", "channels_first"), ("max_time", -5.0), ("resume", "yes"), ("batch_size", True),
+])
+def test_train_config_rejects_bad_values(setting, value):
+    with pytest.raises(InputError, match=rf"{setting} must be .*, got {value!r}"):
+        TrainConfig(**{setting: value})
+    with pytest.raises(InputError, match=setting):     # copies are checked too
+        TrainConfig().updated(**{setting: value})
+
+
+def test_train_config_reports_every_bad_setting_and_unknown_names(tmp_path):
+    with pytest.raises(InputError) as err:
+        TrainConfig(lr=0, val_every=-3)
+    assert "lr must be a positive number, got 0" in str(err.value)
+    assert "val_every must be a positive integer, got -3" in str(err.value)
+    with pytest.raises(TypeError, match=r"unknown training setting\(s\) \['learning_rate'\]"):
+        train(tiny_cfg(), data(8), None, tmp_path / "run", learning_rate=1e-3, progress=False)
+    with pytest.raises(InputError, match="batch_size must be a positive integer"):
+        train(tiny_cfg(), data(8), None, tmp_path / "run", TrainConfig(steps=2), batch_size=0, progress=False)
+    assert not (tmp_path / "run").exists()             # refused before anything was written
+    with pytest.raises(TypeError, match="must be a TrainConfig"):
+        train(tiny_cfg(), data(8), None, tmp_path / "run", 40)  # the old positional steps
+    with pytest.raises(InputError, match="unknown training settings"):
+        TrainConfig.from_dict({"steps": 3, "warmup": 10})
+    assert TrainConfig.from_dict(TrainConfig(lr=1e-3, ema_decay=0.99).to_dict()) == TrainConfig(lr=1e-3, ema_decay=0.99)
+
+
+def test_train_config_is_recorded_and_old_checkpoints_resume(tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=2, val_every=2, lr=1e-3)
+    train(tiny_cfg(), data(8), None, tmp_path, cfg, grid=GRID, progress=False)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ck["extra"]["train_config"] == cfg.to_dict()
+    assert TrainConfig.from_dict(ck["extra"]["train_config"]) == cfg
+    # A checkpoint written before TrainConfig existed has no record of it: it still resumes.
+    del ck["extra"]["train_config"]
+    torch.save(ck, tmp_path / "last.pt")
+    more = train(tiny_cfg(), data(8), None, tmp_path, cfg.updated(steps=4), grid=GRID, progress=False)
+    assert more.step == 4 and [h["step"] for h in more.history] == [0, 2, 4]
+    assert more.config.steps == 4
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["extra"]["train_config"]["steps"] == 4

@@ -11,48 +11,55 @@ from gbsearch.cli import app
 from gbsearch.driver.config import describe
 
 
+_DEFAULT = "[default: gb_train_config()'s]"
+
+
 @app.command()
 def train(
     reference: Path = typer.Option(Path("runs/reference"), "--reference", "-r", help="Reference campaign folder (or its database)."),
     out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Training folder (checkpoints; model.pt at the end)."),
-    steps: int = typer.Option(30_000, help="Total optimizer steps (a resumed run continues to this)."),
-    batch_size: int = typer.Option(4, help="Batch size per process."),
-    channels: int = typer.Option(32, help="Base channels of the U-Net."),
-    lr: float = typer.Option(2e-4, help="AdamW learning rate (halved on validation plateau)."),
+    steps: Optional[int] = typer.Option(None, help=f"Total optimizer steps (a resumed run continues to this). {_DEFAULT}"),
+    batch_size: Optional[int] = typer.Option(None, help=f"Batch size per process. {_DEFAULT}"),
+    channels: Optional[int] = typer.Option(None, help="Base channels of the U-Net [default: train_gb_model's]."),
+    lr: Optional[float] = typer.Option(None, help=f"AdamW learning rate (halved on validation plateau). {_DEFAULT}"),
     n_window: Optional[tuple[float, float]] = typer.Option(None, help="Train only on structures with LO <= [n] < HI."),
-    val_every: int = typer.Option(500, help="Validate and checkpoint every N steps."),
+    val_every: Optional[int] = typer.Option(None, help=f"Validate and checkpoint every N steps. {_DEFAULT}"),
     max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
-    seed: int = typer.Option(0),
-    loader_workers: int = typer.Option(0, help="Unused by GB training, which encodes its batches on the training device itself; kept so older commands still run."),
-    prediction: str = typer.Option("v_prediction", help="What the network predicts: v_prediction or epsilon."),
-    ema: float = typer.Option(0.999, help="Decay of the weight average that is validated and shipped (0 = none)."),
+    seed: Optional[int] = typer.Option(None, help=f"Random seed (also draws the validation split). {_DEFAULT}"),
+    loader_workers: Optional[int] = typer.Option(None, help="Unused by GB training, which encodes its batches on the training device itself; kept so older commands still run."),
+    prediction: Optional[str] = typer.Option(None, help="What the network predicts: v_prediction or epsilon [default: train_gb_model's]."),
+    ema: Optional[float] = typer.Option(None, help=f"Decay of the weight average that is validated and shipped (0 = none). {_DEFAULT}"),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
-    under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt."""
+    under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt.
+    Unset options keep their one default in the code: the training settings' are
+    gbsearch.gbmodel.model.gb_train_config()'s (print it to see them)."""
     from gbsearch.errors import InputError
-    from gbsearch.gbmodel.model import train_gb_model
+    from gbsearch.gbmodel.model import gb_train_config, load_reference_structures, train_gb_model
     from gbsearch.io_utils import writable_dir
     from gbsearch.provenance import git_commit
     from gbsearch.store.database import load_reference_structures
 
-    if prediction not in ("v_prediction", "epsilon"):
+    if prediction not in (None, "v_prediction", "epsilon"):
         raise InputError(f"--prediction must be v_prediction or epsilon, not {prediction!r}")
-    if not 0 <= ema < 1:
-        raise InputError(f"--ema must be in [0, 1), not {ema}")
+    given = {"steps": steps, "batch_size": batch_size, "lr": lr, "val_every": val_every, "max_time": max_time,
+             "seed": seed, "num_workers": loader_workers}
+    settings = {k: v for k, v in given.items() if v is not None}
+    if ema is not None:
+        settings["ema_decay"] = ema or None     # 0 = no weight average
+    config = gb_train_config(**settings)       # InputError naming the setting when a value is bad
+    model_kw = {k: v for k, v in {"base_channels": channels, "prediction_type": prediction}.items() if v is not None}
     writable_dir(out)
     structures = load_reference_structures(reference, n_window)
     typer.echo(f"{len(structures)} reference structures"
                + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
-    provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": seed, "commit": git_commit(short=True),
+    provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": config.seed, "commit": git_commit(short=True),
                   "reference": str(reference)}
-    res = train_gb_model(structures, out, steps, batch_size=batch_size, base_channels=channels, lr=lr,
-                         seed=seed, val_every=val_every, max_time=max_time, provenance=provenance,
-                         n_window=n_window, num_workers=loader_workers, prediction_type=prediction,
-                         ema_decay=ema or None)
-    if res.step >= steps:
+    res = train_gb_model(structures, out, config, provenance=provenance, n_window=n_window, **model_kw)
+    if res.step >= config.steps:
         typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
     else:
-        typer.echo(f"stopped at step {res.step} of {steps} (checkpointed; re-run the same command to continue); "
+        typer.echo(f"stopped at step {res.step} of {config.steps} (checkpointed; re-run the same command to continue); "
                    f"best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
 
 

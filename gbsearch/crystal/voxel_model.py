@@ -49,17 +49,25 @@ def crystal_schedule_config():
     return ScheduleConfig(prediction_type="v_prediction")
 
 
-def train_voxel(spec: PhaseSpec | str, out_dir, steps: int = 1500, batch_size: int = 4, lr: float = 2e-3,
-                seed: int = 0, tiny: bool = False, max_time: float | None = None, progress: bool = True,
-                val_every: int = 500, resume: bool = False, val_items: int = 16):
-    """Train the U-Net on one phase; returns gbsearch.diffusion.TrainResult (checkpoints in out_dir)."""
+def crystal_train_config(**settings):
+    """The crystal U-Net's training settings: TrainConfig's defaults except a short run (1500
+    steps) at lr 2e-3, starting afresh unless resume=True; keyword settings override them."""
+    from gbsearch.diffusion import TrainConfig
+    return TrainConfig(steps=1500, lr=2e-3, resume=False).updated(**settings)
+
+
+def train_voxel(spec: PhaseSpec | str, out_dir, config=None, *, tiny: bool = False, progress: bool = True,
+                val_items: int = 16, **settings):
+    """Train the U-Net on one phase on the CPU; returns gbsearch.diffusion.TrainResult
+    (checkpoints in out_dir). config: a TrainConfig (default `crystal_train_config()`); keyword
+    settings (steps=..., lr=..., seed=..., max_time=..., resume=...) override its fields."""
     from gbsearch.diffusion import train
+    config = (config or crystal_train_config()).updated(**settings)
     spec = phase_spec(spec) if isinstance(spec, str) else spec
-    ds = CrystalVoxelDataset(spec, seed=seed)
-    val = CrystalVoxelDataset(spec, length=val_items, fixed=True, seed=seed + 999)
-    return train(crystal_unet_config(tiny), ds, val, out_dir, steps=steps, batch_size=batch_size, lr=lr,
-                 grid=spec.grid(), seed=seed, schedule_cfg=crystal_schedule_config(), val_every=val_every, max_time=max_time, progress=progress,
-                 resume=resume, device="cpu")
+    ds = CrystalVoxelDataset(spec, seed=config.seed)
+    val = CrystalVoxelDataset(spec, length=val_items, fixed=True, seed=config.seed + 999)
+    return train(crystal_unet_config(tiny), ds, val, out_dir, config, schedule_cfg=crystal_schedule_config(),
+                 grid=spec.grid(), progress=progress, device="cpu")
 
 
 @torch.inference_mode()

@@ -16,16 +16,23 @@ validated, checkpointed (``ema_state``) and is what `load_checkpoint` returns fo
 
 Multi-GPU: run under `torchrun --nproc_per_node N ...`; `train` joins the process group
 (NCCL on CUDA, gloo on CPU) or uses one the caller set up. batch_size is per process.
+
+Settings: every training setting lives in `TrainConfig`, with its one default; checkpoints
+record it as extra["train_config"] (older checkpoints, without it, resume the same way).
+`train` itself is a few calls: `_runtime` (device, DDP, bf16, memory layout), `_start_run`
+(model, resume, data scale, optimizer, EMA), `_fit` (the step loop: `_train_step`,
+`_validate_and_record`, `_save`), `_finish`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import numbers
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -33,7 +40,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
-from gbsearch.errors import CheckpointError
+from gbsearch.errors import CheckpointError, InputError
 
 from .checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from .schedule import ScheduleConfig, VPSchedule
@@ -41,6 +48,7 @@ from .unet import UNet3D, UNetConfig
 
 LAST = "last.pt"
 BEST = "best.pt"
+MEMORY_FORMATS = ("channels_last", "contiguous")
 
 
 @dataclass
@@ -55,6 +63,98 @@ class TrainResult:
     best_val_loss: float | None = None
     checkpoint: Path | None = None
     ema_model: UNet3D | None = None
+    config: "TrainConfig | None" = None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _plain(v):
+    """int / float / bool / str / None (numpy scalars would not load with weights_only=True)."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a `train` run, each with its one default (callers override, never
+    restate, them: ``dataclasses.replace(cfg, lr=...)`` or ``cfg.updated(lr=...)``).
+    Checked on construction: a bad value is an InputError naming the setting."""
+
+    steps: int = 30_000                 # total optimizer steps; a resumed run continues to this
+    batch_size: int = 4                 # per process
+    lr: float = 2e-4                    # AdamW learning rate (stored in the optimizer state on resume)
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0       # max gradient norm; None = no clipping
+    val_every: int = 500                # validate and step the LR plateau detector every N steps
+    ckpt_every: int | None = None       # write last.pt every N steps; None = val_every
+    lr_patience: int = 5                # validations without improvement before the LR drops
+    lr_factor: float = 0.5              # LR multiplier on a plateau
+    min_lr: float = 1e-6
+    ema_decay: float | None = None      # weight average (e.g. 0.999) validated and sampled; None = none
+    seed: int = 0
+    num_workers: int = 0                # DataLoader workers (datasets with .batch() use none)
+    memory_format: str | None = None    # CUDA activations: "channels_last" (3d) or "contiguous" (None)
+    max_time: float | None = None       # seconds; checkpoint and return early (resume to continue)
+    resume: bool = True                 # continue from out_dir/last.pt when present
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "TrainConfig":
+        """Raise InputError listing every bad setting; return self."""
+        checks = [
+            ("steps", _is_int(self.steps) and self.steps >= 1, "a positive integer"),
+            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1, "a positive integer"),
+            ("lr", _is_num(self.lr) and self.lr > 0, "a positive number"),
+            ("weight_decay", _is_num(self.weight_decay) and self.weight_decay >= 0, "a number >= 0"),
+            ("grad_clip", self.grad_clip is None or (_is_num(self.grad_clip) and self.grad_clip > 0),
+             "None (no clipping) or a positive number"),
+            ("val_every", _is_int(self.val_every) and self.val_every >= 1, "a positive integer"),
+            ("ckpt_every", self.ckpt_every is None or (_is_int(self.ckpt_every) and self.ckpt_every >= 1),
+             "None (= val_every) or a positive integer"),
+            ("lr_patience", _is_int(self.lr_patience) and self.lr_patience >= 0, "an integer >= 0"),
+            ("lr_factor", _is_num(self.lr_factor) and 0 < self.lr_factor < 1, "a number in (0, 1)"),
+            ("min_lr", _is_num(self.min_lr) and self.min_lr >= 0, "a number >= 0"),
+            ("ema_decay", self.ema_decay is None or (_is_num(self.ema_decay) and 0 < self.ema_decay < 1),
+             "None (no weight average) or a number in (0, 1)"),
+            ("seed", _is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
+            ("num_workers", _is_int(self.num_workers) and self.num_workers >= 0, "an integer >= 0"),
+            ("memory_format", self.memory_format is None or self.memory_format in MEMORY_FORMATS,
+             f"None or one of {MEMORY_FORMATS}"),
+            ("max_time", self.max_time is None or (_is_num(self.max_time) and self.max_time >= 0),
+             "None (no limit) or a number of seconds >= 0"),
+            ("resume", isinstance(self.resume, bool), "True or False"),
+        ]
+        bad = [f"{name} must be {want}, got {getattr(self, name)!r}" for name, ok, want in checks if not ok]
+        if bad:
+            raise InputError("training settings: " + "; ".join(bad))
+        return self
+
+    def updated(self, **settings) -> "TrainConfig":
+        """A validated copy with some settings changed; an unknown name is a TypeError."""
+        unknown = set(settings) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"unknown training setting(s) {sorted(unknown)}; "
+                            f"TrainConfig has {[f.name for f in fields(self)]}")
+        return replace(self, **settings)
+
+    def to_dict(self) -> dict:
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From `to_dict` output (e.g. a checkpoint's extra["train_config"])."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InputError(f"unknown training settings {sorted(unknown)}")
+        return cls(**d)
 
 
 def split_item(batch):
@@ -155,197 +255,286 @@ def validate(model, vp, dataset, batch_size, device, rank=0, world=1, seed=1234,
     return (sums[0] / sums[1]).item()
 
 
-def train(
-    model_cfg: UNetConfig,
-    dataset: Dataset,
-    val_dataset: Dataset | None,
-    out_dir,
-    steps: int,
-    batch_size: int = 4,
-    lr: float = 2e-4,
-    resume: bool = True,
-    schedule_cfg: ScheduleConfig | None = None,
-    data_scale: float | None = None,
-    grid=None,
-    weight_decay: float = 0.01,
-    val_every: int = 500,
-    ckpt_every: int | None = None,
-    lr_patience: int = 5,
-    lr_factor: float = 0.5,
-    min_lr: float = 1e-6,
-    grad_clip: float | None = 1.0,
-    seed: int = 0,
-    device=None,
-    num_workers: int = 0,
-    max_time: float | None = None,
-    progress: bool = True,
-    ema_decay: float | None = None,
-    memory_format: str | None = None,
-) -> TrainResult:
-    """Train (or continue training) until `steps` total optimizer steps; return a TrainResult.
+@dataclass
+class _Runtime:
+    """Where and how this process trains."""
 
-    out_dir gets last.pt (every ckpt_every steps, default = val_every, and at the end) and
-    best.pt (lowest validation loss). resume=True continues from out_dir/last.pt when present;
-    its configs must match model_cfg / schedule_cfg (CheckpointError otherwise).
-    data_scale: s; None = estimated from `dataset` (or read from the resumed checkpoint).
-    grid: VoxelGrid-like or dict recorded in the checkpoint (shape, lengths, origin, periodic).
-    max_time: wall-clock seconds after which this run checkpoints and returns early, so
-    training can run as a series of short jobs (call again with resume=True).
-    ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999;
-    warmed up as min(decay, (1+step)/(10+step))); validation and best.pt then use it.
-    memory_format: "channels_last" (channels_last_3d) or "contiguous" activations on CUDA
-    (default contiguous: 8-12 % faster per step on an H100, README); CPU always uses contiguous.
-    """
-    schedule_cfg = schedule_cfg or ScheduleConfig()
-    ckpt_every = ckpt_every or val_every
-    out_dir = Path(out_dir)
-    t_start = time.monotonic()
-    rank, world, device, owns_group = _dist_setup(device)
-    is_main = rank == 0
+    rank: int
+    world: int
+    device: torch.device
+    owns_group: bool                    # this run joined the process group (and leaves it)
+    amp: object                         # bf16 autocast on CUDA, else a no-op context
+    fmt: torch.memory_format
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _runtime(device, memory_format: str | None) -> _Runtime:
+    rank, world, device, owns = _dist_setup(device)
     cuda = device.type == "cuda"
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-    if memory_format not in (None, "channels_last", "contiguous"):
-        raise ValueError(f"memory_format must be 'channels_last' or 'contiguous', not {memory_format!r}")
-    fmt = torch.channels_last_3d if cuda and memory_format == "channels_last" else torch.contiguous_format
     if cuda:
         torch.backends.cudnn.benchmark = True
+    return _Runtime(rank, world, device, owns,
+                    amp=torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext(),
+                    fmt=torch.channels_last_3d if cuda and memory_format == "channels_last" else torch.contiguous_format)
 
-    torch.manual_seed(seed)
+
+@dataclass
+class _Run:
+    """What a run trains, and everything it checkpoints."""
+
+    cfg: TrainConfig
+    env: _Runtime
+    model_cfg: UNetConfig
+    schedule_cfg: ScheduleConfig
+    vp: VPSchedule
+    out_dir: Path
+    val_dataset: Dataset | None
+    model: UNet3D
+    net: torch.nn.Module                # the model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau
+    ema: UNet3D | None
+    data_scale: float
+    grid: object
+    step: int = 0
+    history: list = field(default_factory=list)
+    best_val: float | None = None
+
+
+def _resume_checkpoint(path: Path, model: UNet3D, expect: dict) -> dict | None:
+    """out_dir/last.pt's dict with its weights loaded into `model` (None if there is none);
+    CheckpointError if it does not match `expect` or the model."""
+    if not path.exists():
+        return None
+    ckpt = read_checkpoint(path)
+    check_compatible(ckpt, path, expect)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit: {str(exc).splitlines()[0]}") from exc
+    return ckpt
+
+
+def _shared_scale(dataset: Dataset, env: _Runtime) -> float:
+    """estimate_scale on rank 0, broadcast (augmented datasets differ per rank)."""
+    scale = estimate_scale(dataset) if env.is_main else 0.0
+    if env.world > 1:
+        s = torch.tensor([scale], dtype=torch.float64, device=env.device)
+        dist.broadcast(s, 0)
+        scale = s.item()
+    return scale
+
+
+def _optimizer(model: UNet3D, cfg: TrainConfig, ckpt: dict | None):
+    """(AdamW, ReduceLROnPlateau), with their states from a resumed checkpoint."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.lr_factor,
+                                                         patience=cfg.lr_patience, min_lr=cfg.min_lr)
+    if ckpt is not None and ckpt.get("optimizer_state") is not None:
+        opt.load_state_dict(ckpt["optimizer_state"])
+    if ckpt is not None and ckpt.get("lr_scheduler_state") is not None:
+        plateau.load_state_dict(ckpt["lr_scheduler_state"])
+    return opt, plateau
+
+
+def _start_run(model_cfg, schedule_cfg, dataset, val_dataset, out_dir: Path, cfg: TrainConfig, env: _Runtime,
+               data_scale, grid) -> _Run:
+    """A fresh model, or the state of out_dir/last.pt (cfg.resume); data scale, EMA, optimizer, DDP."""
+    torch.manual_seed(cfg.seed)
     model = UNet3D(model_cfg)
     vp = VPSchedule(schedule_cfg)
-    step, history, best_val = 0, [], None
-    ckpt = None
-    ema_state = None
-    last_path = out_dir / LAST
-    if resume and last_path.exists():
-        ckpt = read_checkpoint(last_path)
-        check_compatible(ckpt, last_path, {"model_config": model_cfg, "schedule_config": schedule_cfg,
-                                           "grid": grid, "data_scale": data_scale})
-        try:
-            model.load_state_dict(ckpt["model_state"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"checkpoint {last_path}: weights do not fit: {str(exc).splitlines()[0]}") from exc
-        step, history, best_val = ckpt["step"], ckpt.get("history", []), ckpt.get("best_val_loss")
-        ema_state = ckpt.get("ema_state")
+    expect = {"model_config": model_cfg, "schedule_config": schedule_cfg, "grid": grid, "data_scale": data_scale}
+    ckpt = _resume_checkpoint(out_dir / LAST, model, expect) if cfg.resume else None
+    if ckpt is not None:
         data_scale = ckpt["data_scale"]
         grid = grid if grid is not None else ckpt.get("grid")
     if data_scale is None:
-        data_scale = estimate_scale(dataset) if is_main else 0.0
-        if world > 1:  # augmented datasets differ per rank: rank 0's estimate wins
-            s = torch.tensor([data_scale], dtype=torch.float64, device=device)
-            dist.broadcast(s, 0)
-            data_scale = s.item()
-
-    model = model.to(device=device, memory_format=fmt)
+        data_scale = _shared_scale(dataset, env)
+    model = model.to(device=env.device, memory_format=env.fmt)
     ema = None
-    if ema_decay:
+    if cfg.ema_decay:
         ema = copy.deepcopy(model).eval().requires_grad_(False)
-        if ema_state is not None:
-            ema.load_state_dict(ema_state)
-        ema_params, model_params = list(ema.parameters()), list(model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor,
-                                                         patience=lr_patience, min_lr=min_lr)
-    if ckpt is not None:
-        if ckpt.get("optimizer_state") is not None:
-            opt.load_state_dict(ckpt["optimizer_state"])
-        if ckpt.get("lr_scheduler_state") is not None:
-            plateau.load_state_dict(ckpt["lr_scheduler_state"])
-        del ckpt
+        if ckpt is not None and ckpt.get("ema_state") is not None:
+            ema.load_state_dict(ckpt["ema_state"])
+    opt, plateau = _optimizer(model, cfg, ckpt)
     net = model
-    if world > 1:
+    if env.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if cuda else None)
+            model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+    run = _Run(cfg, env, model_cfg, schedule_cfg, vp, out_dir, val_dataset, model, net, opt, plateau, ema,
+               data_scale, grid)
+    if ckpt is not None:
+        run.step, run.history, run.best_val = ckpt["step"], ckpt.get("history", []), ckpt.get("best_val_loss")
+    return run
 
-    def save(path, tag_step):
-        if is_main:
-            save_checkpoint(path, model=model, model_cfg=model_cfg, schedule_cfg=schedule_cfg,
-                            data_scale=data_scale, step=tag_step, grid=grid, optimizer=opt,
-                            lr_scheduler=plateau, best_val_loss=best_val, history=history, ema=ema)
 
-    def run_validation() -> float | None:
-        if val_dataset is None or len(val_dataset) == 0:
-            return None
-        return validate(ema or model, vp, val_dataset, batch_size, device, rank, world, seed=seed + 10_000,
-                        amp=amp, scale=data_scale, fmt=fmt)
+def _save(run: _Run, path: Path) -> None:
+    """Checkpoint (rank 0 only), with the settings in extra["train_config"]."""
+    if run.env.is_main:
+        save_checkpoint(path, model=run.model, model_cfg=run.model_cfg, schedule_cfg=run.schedule_cfg,
+                        data_scale=run.data_scale, step=run.step, grid=run.grid, optimizer=run.opt,
+                        lr_scheduler=run.plateau, best_val_loss=run.best_val, history=run.history, ema=run.ema,
+                        extra={"train_config": run.cfg.to_dict()})
 
-    if step == 0 and not history:
-        v0 = run_validation()
-        history.append({"step": 0, "loss": None, "val_loss": v0, "lr": opt.param_groups[0]["lr"]})
 
-    remaining = max(steps - step, 0)
-    # Sampling with replacement: any dataset size works with any batch size, and a resumed run
-    # gets a fresh stream (seeded by the step it starts at) instead of repeating the first one.
-    data_seed = seed + 7919 * rank + 104729 * step
-    device_batches = callable(getattr(dataset, "batch", None))
-    if device_batches:
-        data_gen = torch.Generator(device=device).manual_seed(data_seed)
-    else:
-        sampler = RandomSampler(dataset, replacement=True, num_samples=max(remaining * batch_size, 1),
-                                generator=torch.Generator().manual_seed(data_seed))
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                            drop_last=False, pin_memory=cuda, persistent_workers=False)
-        it = iter(loader)
-    gen = torch.Generator(device=device).manual_seed(seed + 31 * rank + 1_000_003 * step)
+def _validation(run: _Run) -> float | None:
+    """Validation loss of the averaged weights (the raw ones without EMA); None without a set."""
+    if run.val_dataset is None or len(run.val_dataset) == 0:
+        return None
+    env = run.env
+    return validate(run.ema if run.ema is not None else run.model, run.vp, run.val_dataset, run.cfg.batch_size,
+                    env.device, env.rank, env.world, seed=run.cfg.seed + 10_000, amp=env.amp,
+                    scale=run.data_scale, fmt=env.fmt)
 
-    net.train()
-    run_sum = torch.zeros((), device=device)
-    run_n = 0
-    bar = tqdm(total=steps, initial=step, disable=not (progress and is_main), desc="train", unit="step")
+
+def _record(run: _Run, loss: float | None, val: float | None) -> None:
+    run.history.append({"step": run.step, "loss": loss, "val_loss": val, "lr": run.opt.param_groups[0]["lr"]})
+
+
+def _validate_and_record(run: _Run, train_loss: float, bar) -> None:
+    """Plateau step on the validation loss (the training loss without a validation set), a
+    history record, and best.pt when the validation loss is the lowest yet."""
+    val = _validation(run)
+    run.plateau.step(val if val is not None else train_loss)
+    _record(run, train_loss, val)
+    bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val:.4f}" if val is not None else "-",
+                    lr=f"{run.opt.param_groups[0]['lr']:.2e}")
+    if val is not None and (run.best_val is None or val < run.best_val):
+        run.best_val = val
+        _save(run, run.out_dir / BEST)
+
+
+def _batch_stream(dataset: Dataset, cfg: TrainConfig, env: _Runtime, step: int):
+    """A function returning the next training batch.
+
+    Sampling with replacement: any dataset size works with any batch size, and a resumed run
+    gets a fresh stream (seeded by the step it starts at) instead of repeating the first one."""
+    data_seed = cfg.seed + 7919 * env.rank + 104729 * step
+    if callable(getattr(dataset, "batch", None)):
+        gen = torch.Generator(device=env.device).manual_seed(data_seed)
+        return lambda: dataset.batch(cfg.batch_size, gen, env.device)
+    remaining = max(cfg.steps - step, 0)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=max(remaining * cfg.batch_size, 1),
+                            generator=torch.Generator().manual_seed(data_seed))
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                        drop_last=False, pin_memory=env.device.type == "cuda", persistent_workers=False)
+    it = iter(loader)
+    return lambda: next(it)
+
+
+@torch.no_grad()
+def _ema_update(ema: UNet3D, model: UNet3D, decay: float, step: int) -> None:
+    """ema += w (model - ema), w = 1 - min(decay, (1 + step) / (10 + step)) (warm-up)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - min(decay, (1 + step) / (10 + step)))
+
+
+def _train_step(run: _Run, batch, gen: torch.Generator) -> torch.Tensor:
+    """One optimizer step (and EMA update) on a batch; returns the detached loss."""
+    env, cfg = run.env, run.cfg
+    vox, mask = split_item(batch)
+    x0 = (vox / run.data_scale).to(env.device, non_blocking=True).contiguous(memory_format=env.fmt)
+    mask = mask.to(env.device, non_blocking=True) if mask is not None else None
+    t = torch.randint(0, run.vp.num_train_timesteps, (x0.shape[0],), device=env.device, generator=gen)
+    eps = torch.randn(x0.shape, device=env.device, generator=gen).contiguous(memory_format=env.fmt)
+    s, c = loss_terms(run.net, run.vp, x0, mask, t, eps, env.amp)
+    loss = s / c.clamp_min(1.0)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.opt.step()
+    if run.ema is not None:
+        _ema_update(run.ema, run.model, cfg.ema_decay, run.step)
+    run.step += 1
+    return loss.detach()
+
+
+def _out_of_time(t_start: float, max_time: float | None, env: _Runtime) -> bool:
+    """Past max_time (on any rank: all ranks must stop at the same step)."""
+    out = max_time is not None and time.monotonic() - t_start > max_time
+    if env.world > 1 and max_time is not None:
+        flag = torch.tensor([float(out)], device=env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        out = bool(flag.item())
+    return out
+
+
+def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> bool:
+    """Optimizer steps up to cfg.steps; True when max_time stopped it early."""
+    cfg, env = run.cfg, run.env
+    next_batch = _batch_stream(dataset, cfg, env, run.step)
+    gen = torch.Generator(device=env.device).manual_seed(cfg.seed + 31 * env.rank + 1_000_003 * run.step)
+    ckpt_every = cfg.ckpt_every or cfg.val_every
+    run.net.train()
+    run_sum, run_n = torch.zeros((), device=env.device), 0
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (progress and env.is_main), desc="train", unit="step")
     stopped_early = False
-    while step < steps:
-        vox, mask = split_item(dataset.batch(batch_size, data_gen, device) if device_batches else next(it))
-        x0 = (vox / data_scale).to(device, non_blocking=True).contiguous(memory_format=fmt)
-        mask = mask.to(device, non_blocking=True) if mask is not None else None
-        t = torch.randint(0, vp.num_train_timesteps, (x0.shape[0],), device=device, generator=gen)
-        eps = torch.randn(x0.shape, device=device, generator=gen).contiguous(memory_format=fmt)
-        s, c = loss_terms(net, vp, x0, mask, t, eps, amp)
-        loss = s / c.clamp_min(1.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        if ema is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, model_params, 1.0 - min(ema_decay, (1 + step) / (10 + step)))
-        step += 1
-        run_sum += loss.detach()
+    while run.step < cfg.steps:
+        run_sum += _train_step(run, next_batch(), gen)
         run_n += 1
         bar.update(1)
-
-        out_of_time = max_time is not None and time.monotonic() - t_start > max_time
-        if world > 1 and max_time is not None:  # all ranks must stop at the same step
-            flag = torch.tensor([float(out_of_time)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-
+        out_of_time = _out_of_time(t_start, cfg.max_time, env)
         # Validation keeps its fixed cadence (a time-limited stop skips it), so a series of
         # short resumed runs steps the plateau detector exactly as one long run would.
-        if step % val_every == 0 or step == steps:
-            train_loss = _all_sum(run_sum.clone(), world).item() / (run_n * world)
+        if run.step % cfg.val_every == 0 or run.step == cfg.steps:
+            train_loss = _all_sum(run_sum.clone(), env.world).item() / (run_n * env.world)
             run_sum.zero_()
             run_n = 0
-            val = run_validation()
-            # Plateau on validation loss; without a validation set, on the training loss.
-            plateau.step(val if val is not None else train_loss)
-            history.append({"step": step, "loss": train_loss, "val_loss": val, "lr": opt.param_groups[0]["lr"]})
-            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val:.4f}" if val is not None else "-",
-                            lr=f"{opt.param_groups[0]['lr']:.2e}")
-            if val is not None and (best_val is None or val < best_val):
-                best_val = val
-                save(out_dir / BEST, step)
-        if step % ckpt_every == 0 or step == steps or out_of_time:
-            save(last_path, step)
+            _validate_and_record(run, train_loss, bar)
+        if run.step % ckpt_every == 0 or run.step == cfg.steps or out_of_time:
+            _save(run, run.out_dir / LAST)
         if out_of_time:
-            stopped_early = step < steps
+            stopped_early = run.step < cfg.steps
             break
     bar.close()
-    if world > 1:
+    return stopped_early
+
+
+def _finish(env: _Runtime) -> None:
+    if env.world > 1:
         dist.barrier()  # checkpoint written before any rank moves on
-    if owns_group:
+    if env.owns_group:
         dist.destroy_process_group()
-    if stopped_early and is_main:
-        print(f"train: stopped at step {step}/{steps} after max_time={max_time}s; resume to continue")
-    return TrainResult(model=model, step=step, data_scale=data_scale, history=history,
-                       best_val_loss=best_val, checkpoint=last_path, ema_model=ema)
+
+
+def _settings(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, not {type(config).__name__} (steps=N is a keyword)")
+    config = config if config is not None else TrainConfig()
+    return config.updated(**overrides) if overrides else config
+
+
+def train(model_cfg: UNetConfig, dataset: Dataset, val_dataset: Dataset | None, out_dir,
+          config: TrainConfig | None = None, *, schedule_cfg: ScheduleConfig | None = None,
+          data_scale: float | None = None, grid=None, device=None, progress: bool = True,
+          **settings) -> TrainResult:
+    """Train (or continue training) until config.steps total optimizer steps; return a TrainResult.
+
+    config: the TrainConfig (default: TrainConfig()); keyword settings (steps=..., lr=...)
+    override its fields, so ``train(cfg, ds, val, out, steps=40, lr=3e-3)`` still works.
+    out_dir gets last.pt (every ckpt_every steps and at the end) and best.pt (lowest validation
+    loss). With config.resume, training continues from out_dir/last.pt when present; its configs
+    must match model_cfg / schedule_cfg / grid / data_scale (CheckpointError otherwise); the
+    resumed optimizer state keeps its learning rate.
+    data_scale: s; None = estimated from `dataset` (or read from the resumed checkpoint).
+    grid: VoxelGrid-like or dict recorded in the checkpoint (shape, lengths, origin, periodic).
+    device: None = this rank's GPU when CUDA is present, else the CPU. See TrainConfig for
+    max_time (series of short resumed jobs), ema_decay and memory_format (default contiguous:
+    8-12 % faster per step on an H100, README).
+    """
+    cfg = _settings(config, settings)
+    t_start = time.monotonic()
+    env = _runtime(device, cfg.memory_format)
+    run = _start_run(model_cfg, schedule_cfg or ScheduleConfig(), dataset, val_dataset, Path(out_dir), cfg, env,
+                     data_scale, grid)
+    if run.step == 0 and not run.history:
+        _record(run, None, _validation(run))
+    stopped_early = _fit(run, dataset, t_start, progress)
+    _finish(env)
+    if stopped_early and env.is_main:
+        print(f"train: stopped at step {run.step}/{cfg.steps} after max_time={cfg.max_time}s; resume to continue")
+    return TrainResult(model=run.model, step=run.step, data_scale=run.data_scale, history=run.history,
+                       best_val_loss=run.best_val, checkpoint=run.out_dir / LAST, ema_model=run.ema, config=cfg)

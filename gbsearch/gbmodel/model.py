@@ -23,21 +23,31 @@ from gbsearch.store.database import in_window, load_reference_structures  # noqa
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 
 
-def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, batch_size: int = 4,
-                   base_channels: int = 32, lr: float = 2e-4, val_fraction: float = 0.1, seed: int = 0,
-                   val_every: int = 500, max_time: float | None = None, progress: bool = True,
-                   provenance: dict | None = None, n_window=None, num_workers: int = 0,
-                   prediction_type: str = "v_prediction", ema_decay: float | None = 0.999,
-                   memory_format: str | None = None):
+def gb_train_config(**settings):
+    """The GB model's training settings: TrainConfig's defaults with the weight average on
+    (EMA 0.999, what the shipped models use); keyword settings override them."""
+    from gbsearch.diffusion import TrainConfig
+    return TrainConfig(ema_decay=0.999).updated(**settings)
+
+
+def train_gb_model(structures: list[Atoms], out_dir: str | Path, config=None, *, base_channels: int = 32,
+                   val_fraction: float = 0.1, progress: bool = True, provenance: dict | None = None,
+                   n_window=None, prediction_type: str = "v_prediction", **settings):
     """Train (or resume) an in-painting GB model; writes OUT/last.pt, OUT/best.pt and the
     self-contained OUT/model.pt (best weights + slab template) for ``gbsearch generate``.
 
+    config: a gbsearch.diffusion.TrainConfig (default: `gb_train_config()`); keyword settings
+    (steps=..., batch_size=..., lr=..., seed=..., max_time=..., ema_decay=..., ...) override
+    its fields. config.seed also draws the validation split.
     v-prediction is the default: an ε-model's data estimate at the noisiest steps is its error
     divided by alpha_t (~0.006), and the shipped ε-models' samples ran away there."""
-    from gbsearch.diffusion import ScheduleConfig, UNetConfig, train
+    from gbsearch.diffusion import ScheduleConfig, TrainConfig, UNetConfig, train
 
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, not {type(config).__name__} (steps=N is a keyword)")
+    config = (config or gb_train_config()).updated(**settings)
     template = SlabTemplate.from_atoms(structures[0])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(structures))
     n_val = max(1, int(round(val_fraction * len(structures)))) if len(structures) > 1 else 0
     val = [structures[i] for i in order[:n_val]]
@@ -46,10 +56,8 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, steps: int, bat
                            periodic=(True, True, False))
     res = train(model_cfg, GBVoxelDataset(trn, template, augment=True),
                 GBVoxelDataset(val, template, augment=False) if val else None,
-                out_dir, steps=steps, batch_size=batch_size, lr=lr, grid=template.grid(),
-                val_every=val_every, seed=seed, max_time=max_time, progress=progress,
-                num_workers=num_workers, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
-                ema_decay=ema_decay, memory_format=memory_format)
+                out_dir, config, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
+                grid=template.grid(), progress=progress)
     best = Path(out_dir) / "best.pt"
     export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
                  {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
