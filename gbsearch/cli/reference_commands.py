@@ -7,11 +7,12 @@ from typing import Optional
 import typer
 
 from gbsearch.cli import app
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 
 
 @app.command()
 def reference(
-    misorientation: float = typer.Option(36.87, "--misorientation", "-m", help="Twist angle, degrees (CSL)."),
+    misorientation: float = typer.Option(DEFAULT_MISORIENTATION, "--misorientation", "-m", help="Twist angle, degrees (CSL)."),
     structures: int = typer.Option(300, help="Target number of distinct relaxed structures."),
     out: Path = typer.Option(Path("runs/reference"), "--out", "-o", help="Campaign folder."),
     seed: int = typer.Option(0, help="Master seed: trial i is drawn from (seed, i)."),

@@ -7,11 +7,12 @@ from typing import Optional
 import typer
 
 from gbsearch.cli import app
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 
 
 @app.command()
 def build(
-    misorientation: float = typer.Option(36.87, "--misorientation", "-m", help="Twist angle in degrees (a <100> CSL angle)."),
+    misorientation: float = typer.Option(DEFAULT_MISORIENTATION, "--misorientation", "-m", help="Twist angle in degrees (a <100> CSL angle)."),
     output: Path = typer.Option(Path("slab.extxyz"), "--output", "-o", help="Output file (extended XYZ keeps regions)."),
     replicate: tuple[int, int] = typer.Option((1, 1), "--replicate", help="In-plane supercell i j of the CSL cell."),
     n_fixed: int = typer.Option(8, help="Fixed (002) planes per grain."),

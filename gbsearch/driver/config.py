@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gbsearch.errors import InputError
-from gbsearch.geometry.csl import TwistCSL, find_twist_csl
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION, TwistCSL, find_twist_csl
 
 
 def _setting(default, help: str, types: tuple, minimum=None):
@@ -27,7 +27,7 @@ class CampaignConfig:
     """Settings of one diffusion campaign. ``None`` means "not set": the documented default
     applies (e.g. ``out`` → ``runs/run-ANGLE``, ``model`` → the bundled model of the boundary,
     ``relax_*`` → :class:`~gbsearch.relaxation.engine.RelaxSettings`' values)."""
-    misorientation: float = _setting(36.87, "twist angle about <100>, degrees (a CSL angle)", (int, float))
+    misorientation: float = _setting(DEFAULT_MISORIENTATION, "twist angle about <100>, degrees (a CSL angle)", (int, float))
     candidates: int = _setting(12, "in-painted candidates to generate and relax", (int,), 1)
     seed: int = _setting(0, "seed of candidate generation: candidate i depends on (seed, i) only", (int,), 0)
     # DPM-Solver-3 steps per candidate. SPEC §4 samples with 60; on the full Σ5 model 20 gave

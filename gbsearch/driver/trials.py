@@ -39,7 +39,7 @@ from ase import Atoms
 from gbsearch.errors import InputError
 from gbsearch.geometry.bicrystal import (A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, UPPER_REGIONS,
                                          twist_bicrystal)
-from gbsearch.geometry.csl import find_twist_csl, twist_frame
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION, find_twist_csl, twist_frame
 from gbsearch.geometry.periodic import minimum_image
 
 ALGORITHM = 2                 # trial-drawing version written into new searches' settings
@@ -112,7 +112,7 @@ class SearchSettings:
     insert_probability: share of trials that insert atoms instead of deleting them.
     algorithm: trial-drawing version (see the module docstring).
     """
-    misorientation: float = 36.87
+    misorientation: float = DEFAULT_MISORIENTATION
     replicates: tuple = ()
     n_fixed: int = 8
     n_free: int = 8

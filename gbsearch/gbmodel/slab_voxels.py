@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from gbsearch.geometry.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
                                 twist_bicrystal)
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.voxel.encoder import encode, pad_positions
 from gbsearch.voxel.grid import VoxelGrid
@@ -26,7 +27,7 @@ from gbsearch.voxel.grid import VoxelGrid
 @dataclass(frozen=True)
 class SlabTemplate:
     """The slab geometry a GB model is trained for (must match its reference dataset)."""
-    misorientation: float = 36.87
+    misorientation: float = DEFAULT_MISORIENTATION
     replicate: tuple = (2, 2)
     n_fixed: int = 8
     n_free: int = 8

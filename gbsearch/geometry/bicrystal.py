@@ -13,7 +13,7 @@ import math
 import numpy as np
 from ase import Atoms
 
-from gbsearch.geometry.csl import TwistCSL, as_boundary, find_twist_csl
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION, TwistCSL, as_boundary, find_twist_csl
 from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.errors import InputError
 
@@ -47,7 +47,7 @@ def _plane_sites(rotation: float, parity: int, edge: float, a0: float) -> np.nda
     return out[np.sort(first)]
 
 
-def twist_bicrystal(misorientation: float | TwistCSL = 36.87, replicate: tuple[int, int] = (1, 1),
+def twist_bicrystal(misorientation: float | TwistCSL = DEFAULT_MISORIENTATION, replicate: tuple[int, int] = (1, 1),
                     n_fixed: int = 8, n_free: int = 8, vacuum: float = 10.0,
                     shift: tuple[float, float] = (0.0, 0.0), gap: float = 0.0,
                     a0: float = A0_W, symbol: str = SYMBOL) -> Atoms:
@@ -68,7 +68,7 @@ def twist_bicrystal(misorientation: float | TwistCSL = 36.87, replicate: tuple[i
     if n_fixed < 1 or n_free < 1:
         raise InputError("n_fixed and n_free must be at least 1 plane each")
     if not isinstance(misorientation, TwistCSL) and float(misorientation) % 90.0 == 0.0:
-        csl = find_twist_csl(36.87)
+        csl = find_twist_csl(DEFAULT_MISORIENTATION)
         edge_a, rot_lower, _ = csl.frame
         rot_upper = rot_lower
         sigma, angle = 1, 0.0

@@ -16,6 +16,8 @@ import numpy as np
 from gbsearch.errors import InputError
 
 ANGLE_TOLERANCE_DEG = 0.02
+# The paper's boundary, Σ5(100) twist: the default boundary of every command and function.
+DEFAULT_MISORIENTATION = 36.87
 
 
 @dataclass(frozen=True)

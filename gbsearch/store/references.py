@@ -16,6 +16,7 @@ from pathlib import Path
 from ase import Atoms
 
 from gbsearch.errors import InputError
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 from gbsearch.io_utils import atomic_path, atomic_write, cache_dir
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
@@ -27,13 +28,13 @@ def _name(boundary) -> str:
     return f"sigma{as_boundary(boundary).sigma}"
 
 
-def bundled_reference(misorientation: float = 36.87) -> Path | None:
+def bundled_reference(misorientation: float = DEFAULT_MISORIENTATION) -> Path | None:
     """Compressed database shipped for this boundary, or None."""
     path = DATA_DIR / f"{_name(misorientation)}_reference.db.xz"
     return path if path.exists() else None
 
 
-def reference_db_path(misorientation: float = 36.87) -> Path:
+def reference_db_path(misorientation: float = DEFAULT_MISORIENTATION) -> Path:
     """Uncompressed copy of the bundled database (made once in the user cache)."""
     packed = bundled_reference(misorientation)
     if packed is None:
@@ -50,7 +51,7 @@ def reference_db_path(misorientation: float = 36.87) -> Path:
     return target
 
 
-def load_reference_dataset(misorientation: float = 36.87, n_window=None) -> list[Atoms]:
+def load_reference_dataset(misorientation: float = DEFAULT_MISORIENTATION, n_window=None) -> list[Atoms]:
     """The bundled reference structures (relaxed ``Atoms`` with ``info["gamma_J_m2"]``,
     ``info["n_frac"]``, regions and per-atom energies), optionally lo <= [n] < hi only."""
     # store.database, not gbmodel.model: reading references must not import torch.
@@ -58,7 +59,7 @@ def load_reference_dataset(misorientation: float = 36.87, n_window=None) -> list
     return load_reference_structures(reference_db_path(misorientation), n_window)
 
 
-def provenance(misorientation: float = 36.87) -> dict:
+def provenance(misorientation: float = DEFAULT_MISORIENTATION) -> dict:
     packed = bundled_reference(misorientation)
     if packed is None:
         return {}
