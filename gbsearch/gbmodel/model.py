@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from gbsearch.errors import CheckpointError
+from gbsearch.errors import CheckpointError, InputError
 from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
 from gbsearch.io_utils import atomic_path
 # Old import path: reading reference structures lives in the (torch-free) store package.
