@@ -43,6 +43,7 @@ def test_full_chain_on_a_tiny_box(tmp_path, tiny_model, client):
     diff = table[table.source == "diffusion"]
     assert len(diff) == 3 and set(diff.status) <= {"ok", "failed", "duplicate"}
     assert (out / "gamma_n.png").exists() and (out / "candidates.extxyz").exists()
+    assert "gamma_n.png" in (out / "report.html").read_text()                    # issue #18
     for atoms in res.structures:
         assert atoms.info["source"] == "diffusion" and 0 <= atoms.info["n_frac"] < 1
         assert np.isfinite(atoms.info["gamma_J_m2"])

@@ -111,4 +111,6 @@ def _report(folder: Path, database: Optional[str] = None, misorientation: Option
     conv = write_convergence(db, folder, sigma=sigma, title=title)
     text = text + "\n" + conv.summary()
     (folder / "summary.txt").write_text(text + "\n")
+    from gbsearch.analysis.html_report import write_html_report
+    write_html_report(folder, db)
     return text

@@ -30,3 +30,17 @@ def render(
         typer.echo(f"{it.rank}. id {it.db_id} ({it.source}) γ = {it.gamma_J_m2:.4f} J/m², [n] = {it.n_frac:.3f}: "
                    f"{it.side_png.name}, {it.plan_png.name}, {it.xyz.name} [{kinds}] {it.render_s:.1f} s")
     typer.echo(f"wrote {len(done)} structures to {done[0].xyz.parent}")
+
+
+@app.command()
+def report(
+    folder: Path = typer.Argument(..., help="Campaign or reference-search folder."),
+    best: int = typer.Option(3, "--best", "-k", help="Render the K lowest-γ ok structures (0: none)."),
+):
+    """(Re)write FOLDER/report.html: γ–[n] plot, sortable table, renders, settings, convergence."""
+    from gbsearch.analysis.html_report import write_html_report
+    from gbsearch.errors import InputError
+
+    if not folder.is_dir():
+        raise InputError(f"folder {folder} does not exist")
+    typer.echo(f"wrote {write_html_report(folder, best=best)}")

@@ -246,6 +246,8 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
         (out / "summary.txt").write_text(summary + "\n")
     elif len(frames):
         raise GBSearchError(f"none of the {len(frames)} candidates relaxed; see {out / 'table.csv'}")
+    from gbsearch.analysis.html_report import write_html_report
+    write_html_report(out, db)
     return CampaignResult(out, structures, summary)
 
 
