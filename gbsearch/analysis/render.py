@@ -108,7 +108,8 @@ class _Scene:
         data = ase_to_ovito(atoms)
         data.cell_.vis.enabled = False              # the box includes vacuum: only clutter
         data.particles_.vis.scaling = radius_scale
-        fixed = np.isin(atoms.arrays["region"], FIXED_REGIONS)
+        # imported structures without regions (GRIP dumps) are drawn with no atom dimmed
+        fixed = np.isin(atoms.arrays.get("region", np.zeros(len(atoms), int)), FIXED_REGIONS)
         data.particles_.create_property("Transparency", data=np.where(fixed, FIXED_TRANSPARENCY, 0.0))
         self.pipeline = Pipeline(source=StaticSource(data=data))
         self.coding = None

@@ -52,7 +52,7 @@ def envelope_minima(envelope: pd.DataFrame) -> list[dict]:
 
 def plot_gamma_n(df: pd.DataFrame, path: str | Path, title: str = "",
                  window: tuple[float, float] | None = None) -> Path:
-    """γ–[n] scatter (reference blue, diffusion red) with the reference lower envelope."""
+    """γ–[n] scatter (reference blue, diffusion red, GRIP green) with the reference lower envelope."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -61,7 +61,8 @@ def plot_gamma_n(df: pd.DataFrame, path: str | Path, title: str = "",
     if window is not None:
         ax.axvspan(*window, color="0.9", label="training window")
     styles = {"reference": dict(color="tab:blue", s=14, alpha=0.55, label="reference search"),
-              "diffusion": dict(color="tab:red", s=14, alpha=0.7, marker="^", label="diffusion candidates")}
+              "diffusion": dict(color="tab:red", s=14, alpha=0.7, marker="^", label="diffusion candidates"),
+              "grip": dict(color="tab:green", s=16, alpha=0.7, marker="s", label="GRIP (imported)")}
     ok = df[df.status == "ok"]
     for source, style in styles.items():
         sel = ok[ok.source == source]
@@ -87,7 +88,7 @@ def plot_gamma_n(df: pd.DataFrame, path: str | Path, title: str = "",
 
 
 def best_per_n(df: pd.DataFrame) -> pd.DataFrame:
-    """Lowest γ (J/m²) per [n] value and source: rows [n], columns reference / diffusion."""
+    """Lowest γ (J/m²) per [n] value and source: rows [n], columns reference / diffusion / grip."""
     ok = df[df.status == "ok"].copy()
     if ok.empty:
         return pd.DataFrame()
@@ -97,7 +98,7 @@ def best_per_n(df: pd.DataFrame) -> pd.DataFrame:
 
 def summary_text(df: pd.DataFrame) -> str:
     lines = []
-    for source in ("reference", "diffusion"):
+    for source in ("reference", "diffusion", "grip"):
         sel = df[df.source == source]
         if sel.empty:
             continue
@@ -111,7 +112,7 @@ def summary_text(df: pd.DataFrame) -> str:
         if len(minima) > 1:
             m = minima[1]
             lines.append(f"  metastable minimum: [n] = {m['n_frac']:.4f}, γ = {m['gamma_J_m2']:.4f} J/m² (id {int(m['id'])})")
-    if "diffusion" in set(df.source):
+    if {"diffusion", "grip"} & set(df.source):
         table = best_per_n(df)
         lines.append("lowest γ (J/m²) per [n]:")
         lines.append(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))

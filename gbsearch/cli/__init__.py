@@ -21,6 +21,7 @@ app = typer.Typer(
 # Command modules register themselves on import.
 from gbsearch.cli import model_commands, reference_commands, render_commands, run_commands, structure_commands, crystal_commands  # noqa: E402,F401
 from gbsearch.cli import voxel_commands  # noqa
+from gbsearch.cli import grip_commands  # noqa
 
 
 def main() -> None:

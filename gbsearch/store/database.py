@@ -27,6 +27,8 @@ def fingerprint(atoms: Atoms) -> np.ndarray:
     """Sorted per-atom energies (eV) of the free atoms: invariant to permutation and
     translation, different for structurally distinct GBs of equal energy and count."""
     from gbsearch.geometry.bicrystal import FIXED_REGIONS
+    if "region" not in atoms.arrays:      # imported structures without regions (GRIP): all atoms
+        return np.sort(atoms.arrays["energy"])
     free = ~np.isin(atoms.arrays["region"], FIXED_REGIONS)
     return np.sort(atoms.arrays["energy"][free])
 
@@ -189,8 +191,9 @@ class CampaignDB:
         if result["status"] == "ok":
             info = atoms.info
             kv.update(gamma_J_m2=float(info["gamma_J_m2"]), n_frac=float(info["n_frac"]),
-                      energy_eV=float(info["energy_eV"]), iterations=int(info["iterations"]),
-                      merged_atoms=int(info.get("merged_atoms", 0)))
+                      energy_eV=float(info["energy_eV"]), merged_atoms=int(info.get("merged_atoms", 0)))
+            if "iterations" in info:          # imported structures (GRIP) have no CG count
+                kv["iterations"] = int(info["iterations"])
             fp = fingerprint(atoms)
             data["fingerprint"] = fp
             n_plane, excess = _composition(atoms.info, len(fp))
@@ -233,7 +236,8 @@ def row_replicate(row) -> str:
 
 def row_to_atoms(row) -> Atoms:
     atoms = row.toatoms()
-    atoms.arrays["region"] = atoms.get_tags().astype(np.int32)
+    if "tags" in row:                     # rows without regions (GRIP imports) store no tags
+        atoms.arrays["region"] = atoms.get_tags().astype(np.int32)
     data = row.data
     if "energy" in data:
         atoms.arrays["energy"] = np.asarray(data["energy"])
