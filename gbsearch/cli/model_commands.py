@@ -35,7 +35,7 @@ def train(
     Unset options keep their one default in the code: the training settings' are
     gbsearch.gbmodel.model.gb_train_config()'s (print it to see them)."""
     from gbsearch.errors import InputError
-    from gbsearch.gbmodel.model import gb_train_config, load_reference_structures, train_gb_model
+    from gbsearch.gbmodel.model import gb_train_config, train_gb_model
     from gbsearch.io_utils import writable_dir
     from gbsearch.provenance import git_commit
     from gbsearch.store.database import load_reference_structures
