@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+bash scripts/ci/postgres.sh   # PostgreSQL server binaries for tests/test_postgres.py
 exec .venv/bin/python -m pytest -q -m "not slow" "$@"
