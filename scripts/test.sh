@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command: install everything (venv, apt packages for OVITO) and run pytest.
+# The project's test command: install everything (venv, apt packages for OVITO, Chromium,
+# PostgreSQL's server binaries) and run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 bash scripts/ci/chromium.sh      # headless Chromium for tests/test_html_report.py
+bash scripts/ci/postgres.sh      # PostgreSQL server binaries for tests/test_postgres.py
 exec .venv/bin/python -m pytest -q -m "not slow" "$@"

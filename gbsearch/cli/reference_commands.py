@@ -20,6 +20,9 @@ def reference(
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     database: Optional[str] = typer.Option(None, help="ASE database URL (default: OUT/campaign.db; "
                                                        "postgresql://... for PostgreSQL)."),
+    search: Optional[str] = typer.Option(None, help="Name of this search in a database shared with other searches "
+                                                    "(its rows carry search=NAME; resume and the target count see "
+                                                    "only them). Default: all reference rows of the database."),
     replicates: Optional[str] = typer.Option(
         None, help="In-plane replications of the CSL cell drawn per trial, e.g. 1x1,1x2,2x1,2x2 "
                    "(default: every IxJ with edges <= 27 Å and area <= 530 Å²; Σ5: 1..3 x 1..3 as GRIP)."),
@@ -76,7 +79,8 @@ def reference(
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),
                               insert_probability=insert_probability)
     outcome = run_search(out, structures, settings, seed=seed, workers=workers, scheduler=scheduler,
-                         database=database, max_trials=max_trials, until_converged=until_converged)
+                         database=database, max_trials=max_trials, until_converged=until_converged,
+                         search=search)
     typer.echo(_report(out, database, misorientation))
     typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}, "
                f"{out / 'convergence.png'}")

@@ -41,7 +41,7 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
                seed: int = 0, workers: int | None = None, scheduler: str | None = None,
                database: str | None = None, max_trials: int | None = None,
                spec_fn: Callable[[int], TrialSpec] | None = None, progress: bool = True,
-               client=None, until_converged: bool = False) -> SearchOutcome:
+               client=None, until_converged: bool = False, search: str | None = None) -> SearchOutcome:
     """Run (or resume) a reference search until ``structures`` distinct ok structures exist.
 
     spec_fn(index) -> TrialSpec overrides how trials are drawn (default: :func:`draw_trial`
@@ -49,6 +49,9 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
     20x target). ``until_converged``: after the target, go on until the search is converged
     (ground state hit 3 times, no [n] bin improved by > 5 mJ/m² over the last third) or
     ``max_trials`` is spent; a search stopped unconverged returns ``converged=False``.
+    ``search``: a name for this search in a database shared with other searches (e.g. one
+    PostgreSQL database): its rows carry ``search=NAME`` and resume, de-duplication and the
+    target count see only them. Default None: every reference row of the database counts.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -57,12 +60,12 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
     db = CampaignDB(database or out / DB_NAME)
     _write_settings(out, settings, seed, structures)
     spec_fn = spec_fn or (lambda i: draw_trial(settings, seed, i))
-    done = db.done_trials(SOURCE)
-    known = db.known(SOURCE)
-    counts = {s: db.count(SOURCE, s) for s in ("ok", "failed", "duplicate")}
+    done = db.done_trials(SOURCE, search)
+    known = db.known(SOURCE, search)
+    counts = {s: db.count(SOURCE, s, search) for s in ("ok", "failed", "duplicate")}
     max_trials = max_trials or 20 * structures
     ran = 0
-    tracker = _ConvergenceTracker(db, settings.misorientation) if until_converged else None
+    tracker = _ConvergenceTracker(db, settings.misorientation, search) if until_converged else None
 
     def satisfied() -> bool:
         return counts["ok"] >= structures and (tracker is None or tracker.converged())
@@ -84,7 +87,7 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
         todo = (i for i in itertools.count() if i not in done)
         bar = tqdm(total=structures, initial=counts["ok"], desc="reference structures",
                    disable=not progress, unit="str")
-        best = db.best(SOURCE)
+        best = db.best(SOURCE, search)
         best_gamma = best.gamma_J_m2 if best is not None else float("inf")
         futures = as_completed()
 
@@ -104,7 +107,7 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
                 result = {"spec": spec.as_dict(), "status": "failed",
                           "error": f"worker failure: {type(exc).__name__}: {exc}"}
             if not satisfied():
-                row_id, status = db.record(SOURCE, spec.index, result, known)
+                row_id, status = db.record(SOURCE, spec.index, result, known, search)
                 counts[status] += 1
                 ran += 1
                 if tracker is not None:
@@ -144,13 +147,15 @@ class _ConvergenceTracker:
     """The search's rows in memory (id, trial, status, [n], γ, replicate), so that
     convergence can be checked after every trial without re-reading the database."""
 
-    def __init__(self, db: CampaignDB, misorientation: float):
+    def __init__(self, db: CampaignDB, misorientation: float, search: str | None = None):
         from gbsearch.analysis.report import campaign_table
         from gbsearch.geometry.csl import find_twist_csl
         self.sigma = find_twist_csl(misorientation).sigma
         df = campaign_table(db)
         cols = ["id", "trial", "status", "n_frac", "gamma_J_m2", "p_replicate"]
         df = df[df.source == SOURCE] if len(df) else df
+        if search is not None and len(df):
+            df = df[df.id.isin({r.id for r in db.rows(source=SOURCE, search=search, include_data=False)})]
         self.rows = [{c: r.get(c) for c in cols} for r in df.to_dict("records")] if len(df) else []
         self._cached = None
 

@@ -9,6 +9,7 @@ fingerprint, the trial parameters and errors.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,10 @@ def _clean(value):
 
 
 class CampaignDB:
+    """A campaign database. ``search`` arguments (optional) select the rows of one named
+    search within a database shared by several (rows written with ``search=NAME``); without
+    them every row of the source counts, as before."""
+
     def __init__(self, url: str | Path):
         from ase.db import connect
         url = str(url)
@@ -133,22 +138,32 @@ class CampaignDB:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise InputError(f"cannot create campaign folder {path.parent}: {exc.strerror}") from exc
-        try:
-            self.db = connect(url)
-            self.db.count()       # opens the file: a corrupt or unwritable one fails here
-        except Exception as exc:
-            raise InputError(f"cannot open campaign database {url}: {exc}") from exc
+        postgres = url.startswith(("postgresql://", "postgres://"))
+        for attempt in range(3):
+            try:
+                self.db = connect(url)
+                self.db.count()       # opens the file: a corrupt or unwritable one fails here
+                break
+            except Exception as exc:
+                # Two processes creating the tables of a fresh PostgreSQL database at once:
+                # one of them loses the race; the tables exist when it tries again.
+                if postgres and attempt < 2 and _lost_creation_race(exc):
+                    time.sleep(0.2)
+                    continue
+                raise _open_error(url, exc) from exc
+        if postgres:
+            _fix_last_id(self.db)
         self.url = url
 
-    def done_trials(self, source: str) -> set[int]:
-        return {row.trial for row in self.db.select(source=source, include_data=False)}
+    def done_trials(self, source: str, search: str | None = None) -> set[int]:
+        return {row.trial for row in self.db.select(**_sel(source, search), include_data=False)}
 
-    def count(self, source: str, status: str = "ok") -> int:
-        return self.db.count(source=source, status=status)
+    def count(self, source: str, status: str = "ok", search: str | None = None) -> int:
+        return self.db.count(**_sel(source, search), status=status)
 
-    def known(self, source: str) -> Known:
+    def known(self, source: str, search: str | None = None) -> Known:
         k = Known()
-        for row in self.db.select(source=source, status="ok"):
+        for row in self.db.select(**_sel(source, search), status="ok"):
             if "fingerprint" not in row.data:      # a light row of a bundled library search
                 continue
             fp = np.asarray(row.data["fingerprint"])
@@ -156,18 +171,21 @@ class CampaignDB:
             k.add(row.id, row.natoms, row.gamma_J_m2, fp, n_plane, excess)
         return k
 
-    def best(self, source: str | None = None):
+    def best(self, source: str | None = None, search: str | None = None):
         rows = [r for r in self.db.select(status="ok", include_data=False)
-                if source is None or r.source == source]
+                if (source is None or r.source == source) and (search is None or r.get("search") == search)]
         return min(rows, key=lambda r: r.gamma_J_m2) if rows else None
 
-    def record(self, source: str, trial: int, result: dict, known: Known | None = None) -> tuple[int, str]:
+    def record(self, source: str, trial: int, result: dict, known: Known | None = None,
+               search: str | None = None) -> tuple[int, str]:
         """Write one trial result; returns (row id, status). Duplicates of an ok structure
         of the same source are stored with status 'duplicate' and ``duplicate_of``."""
         atoms = result.get("atoms")
         if atoms is None:
             atoms = Atoms()
         kv = {"source": source, "trial": int(trial), "status": result["status"]}
+        if search is not None:
+            kv["search"] = str(search)
         if "wall_s" in result:
             kv["wall_s"] = float(result["wall_s"])
         data = {"spec": {k: _clean(v) for k, v in result.get("spec", {}).items()},
@@ -220,6 +238,51 @@ class CampaignDB:
         return row_to_atoms(self.db.get(id=row_id))
 
 
+def _sel(source: str, search: str | None) -> dict:
+    return {"source": source} if search is None else {"source": source, "search": search}
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = userinfo.split(":", 1)[0] + ":***@" + host
+    return f"{scheme}://{netloc}{slash}{tail}"
+
+
+def _open_error(url: str, exc: Exception) -> InputError:
+    """One line naming the database (password masked) and the cause."""
+    shown = masked_url(url)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ("ase_db_backends", "psycopg2"):
+        return InputError(f"cannot open campaign database {shown}: the PostgreSQL backend is not installed "
+                          f"(no module {exc.name}); install gbsearch[postgresql]: pip install 'gbsearch[postgresql]'")
+    cause = " ".join(str(exc).split()) or type(exc).__name__
+    if shown != url:
+        cause = cause.replace(url, shown)
+    return InputError(f"cannot open campaign database {shown}: {cause}")
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    text = str(exc)
+    return ("already exists" in text or "pg_type_typname_nsp_index" in text
+            or "duplicate key value" in text)
+
+
+def _fix_last_id(db) -> None:
+    """ase-db-backends (0.11) reads a new row's id as ``last_value`` of the id sequence, the
+    last id handed out to ANY connection: with two writers at once ``write`` can return the
+    other writer's row. ``currval`` is this connection's own last id."""
+    def get_last_id(cur):
+        cur.execute("SELECT currval('systems_id_seq')")
+        return int(cur.fetchone()[0])
+    db.get_last_id = get_last_id
+
+
 def _replicate_of(info: dict) -> str | None:
     """"2x1" from a slab's ``info["replicate"]`` ("2 1"), None without it."""
     rep = info.get("replicate")
@@ -261,8 +324,11 @@ def load_reference_structures(reference: str | Path, n_window: tuple[float, floa
     optionally only those with lo <= [n] < hi ([n] is periodic: lo > hi means the window
     wraps through 0, i.e. [lo, 1) plus [0, hi))."""
     path = Path(reference)
-    db_path = path / DB_NAME if path.is_dir() else path
-    if not db_path.exists():
+    if "://" in str(reference):              # a database URL (PostgreSQL)
+        db_path = str(reference)
+    else:
+        db_path = path / DB_NAME if path.is_dir() else path
+    if "://" not in str(db_path) and not db_path.exists():
         raise InputError(f"no reference database at {db_path} (run `gbsearch reference --out {path}` first)")
     rows = CampaignDB(db_path).rows(source="reference", status="ok")
     out = []
