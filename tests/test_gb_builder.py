@@ -133,7 +133,7 @@ def test_fcc_lattice_cells():
     (dict(plane="2,1,0", axis="1,0,0"), "⟂"),                              # axis not in the plane
     (dict(plane="1,1,1", axis="1,1,1"), "twist"),                           # axis ∥ normal without --twist
     (dict(plane="0,0,1", twist=True, angle=10.0), "not a CSL twist angle"),
-    (dict(plane="5,5,2", axis="1,-1,0", max_edge=6.0), "6 Å"),              # Σ27 needs 8.2 Å
+    (dict(plane="5,5,2", axis="1,-1,0", max_edge=6.0), "edges ≤ 6 Å"),      # Σ27 needs 8.2 Å
     (dict(plane="1,1,0", twist=True, axis="0,0,1", angle=30.0), "not ∥"),
     (dict(plane="1,x,0", axis="0,0,1"), "three integers"),
 ])

@@ -24,6 +24,10 @@ Definitions (also written into ``atoms.info``):
   atoms and removing any one plane changes N_free by ``n_plane``: [n] =
   ((N_free − N_free,bulk)/N_plane) mod 1 is invariant to it. For (001) of BCC this is the
   twist builder's Σ·i·j per (002) plane.
+* For symmetric tilt the mirror plane holds an atomic plane (the upper grain's first); on
+  planes of small spacing the unshifted mirror puts atom pairs across it closer than
+  0.5 d_nn, which :func:`gbsearch.relaxation.relax.relax` merges (``merged_atoms``) as it
+  does for any candidate.
 * ``planes_per_period``: atomic planes in one orthorhombic repeat along the normal
   (``period_A`` Å); the orthorhombic bulk cell holds ``n_plane * planes_per_period`` atoms.
 
@@ -68,6 +72,10 @@ def _is_member(v: np.ndarray, lattice: str) -> np.ndarray:
     if lattice == "fcc":
         return v.sum(axis=-1) % 2 == 0
     raise InputError(f"unknown lattice {lattice!r}: use sc, bcc or fcc")
+
+
+def _fmt(v) -> str:
+    return " ".join(str(int(x)) for x in v)
 
 
 def parse_direction(text) -> tuple[int, int, int]:
@@ -209,9 +217,9 @@ def find_gb(plane, axis=None, twist: bool = False, angle: float | None = None,
         raise InputError("give a rotation axis (tilt: ⟂ the plane normal) or twist=True")
     parallel = not np.any(np.cross(ax, n))
     if twist and not parallel:
-        raise InputError(f"a twist boundary's axis is the plane normal: axis {tuple(ax)} is not ∥ ({tuple(n)})")
+        raise InputError(f"a twist boundary's axis is the plane normal: axis {_fmt(ax)} is not ∥ ({_fmt(n)})")
     if not twist and not parallel and int(np.dot(ax, n)) != 0:
-        raise InputError(f"symmetric tilt needs the axis ⟂ the plane normal: [{tuple(ax)}]·({tuple(n)}) ≠ 0")
+        raise InputError(f"symmetric tilt needs the axis ⟂ the plane normal: [{_fmt(ax)}]·({_fmt(n)}) ≠ 0")
     if not twist and parallel:
         raise InputError("axis ∥ plane normal is a twist boundary: pass twist=True (CLI --twist) and an angle")
     nf = n.astype(float)
@@ -241,7 +249,7 @@ def find_gb(plane, axis=None, twist: bool = False, angle: float | None = None,
     coincident[integral] = _is_member(np.round(img[integral]).astype(np.int64), lattice)
     csl = vecs[coincident]
     if len(csl) == 0:
-        raise InputError(f"no coincidence vector ≤ {max_edge:g} Å in ({tuple(n)}): not a CSL "
+        raise InputError(f"no coincidence vector ≤ {max_edge:g} Å in ({_fmt(n)}): not a CSL "
                          "boundary within that size (raise max_edge)")
     t1, t2 = _orthogonal_cell(csl, None if (twist or perfect and parallel) else ax, max_edge)
     sigma = 1 if kind == "perfect" else _sigma_of(q if np.linalg.det(q) > 0 else -q)
@@ -304,11 +312,12 @@ def _orthogonal_cell(csl: np.ndarray, axis, max_edge: float):
     if axis is not None:
         par = csl[~np.any(np.cross(csl, axis), axis=1) & (csl @ axis > 0)]
         if len(par) == 0:
-            raise InputError(f"no lattice vector along the axis {tuple(axis)} within {max_edge:g} Å")
+            raise InputError(f"no lattice vector along the axis [{_fmt(axis)}] within {max_edge:g} Å")
         t1 = par[0]
         perp = csl[(csl @ t1) == 0]
         if len(perp) == 0:
-            raise InputError(f"no orthorhombic cell with edges ≤ {max_edge:g} Å")
+            raise InputError(f"no orthorhombic cell with edges ≤ {max_edge:g} Å with x along [{_fmt(axis)}] "
+                              "(raise max_edge / --max-edge)")
         return t1, perp[0]
     best = None
     m = csl[:400]
@@ -322,7 +331,7 @@ def _orthogonal_cell(csl: np.ndarray, axis, max_edge: float):
             if best is None or key < best[0]:
                 best = (key, i, j)
     if best is None:
-        raise InputError(f"no orthorhombic CSL cell with edges ≤ {max_edge:g} Å")
+        raise InputError(f"no orthorhombic CSL cell with edges ≤ {max_edge:g} Å (raise max_edge / --max-edge)")
     return m[best[1]], m[best[2]]
 
 

@@ -97,9 +97,9 @@ def merge_overlaps(atoms: Atoms, distance: float = OVERLAP_DISTANCE) -> tuple[At
     return out, int(removed.sum())
 
 
-def prepare(atoms: Atoms, overlaps: str = "merge") -> tuple[Atoms, int]:
-    """Validate and clean a candidate: ``overlaps`` is 'merge' or 'reject'."""
-    out = validate(atoms)
+def prepare(atoms: Atoms, overlaps: str = "merge", symbol: str = TUNGSTEN.symbol) -> tuple[Atoms, int]:
+    """Validate and clean a candidate of element ``symbol``: ``overlaps`` is 'merge' or 'reject'."""
+    out = validate(atoms, symbol)
     if overlaps not in ("merge", "reject"):
         raise InputError(f"overlaps must be 'merge' or 'reject', got {overlaps!r}")
     cleaned, n = merge_overlaps(out)
