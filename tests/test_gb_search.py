@@ -40,3 +40,18 @@ def test_search_refuses_a_lattice_the_potential_does_not_have():
                        settings=GBSearchSettings(md_probability=0.0), potential=cu)
     assert all(t.status == "ok" and set(t.atoms.get_chemical_symbols()) == {"Cu"} for t in trials)
     assert all(0.7 < t.gamma_J_m2 < 3.0 for t in trials)
+
+
+def test_cli_gb_search_writes_the_lowest_structure(tmp_path):
+    from ase.io import read
+    from typer.testing import CliRunner
+
+    from gbsearch.cli import app
+    out = tmp_path / "best.extxyz"
+    res = CliRunner().invoke(app, ["gb-search", "--plane", "1,1,2", "--axis", "1,-1,0", "-n", "3",
+                                   "--replicates", "1x1,1x2", "--seed", "5", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Σ3 (112)[1-10] symmetric tilt" in res.output and res.output.count("gamma ") == 4
+    best = read(out)
+    gammas = [float(line.split("gamma ")[1].split()[0]) for line in res.output.splitlines() if line.startswith("trial")]
+    assert best.info["gamma_J_m2"] == pytest.approx(min(gammas), abs=1e-5)
