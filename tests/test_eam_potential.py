@@ -24,6 +24,14 @@ def test_cu_mishin_a0_and_cohesive_energy_as_published():
     assert e_coh == pytest.approx(-3.54, abs=2e-3)
 
 
+def test_material_of_a_potential():
+    from gbsearch.geometry.material import TUNGSTEN
+    assert as_potential(None).material() is TUNGSTEN
+    cu = Potential(_shipped("Cu_mishin1.eam.alloy")).material()
+    assert (cu.symbol, cu.lattice) == ("Cu", "fcc")
+    assert cu.d_nn == pytest.approx(cu.a0 / 2 ** 0.5) and cu.e_coh == pytest.approx(-3.54, abs=2e-3)
+
+
 def test_w_file_unchanged_through_the_potential_class():
     w = as_potential(None)
     assert w.path == potential_path() and w.element == "W" and w.lattice == "bcc"

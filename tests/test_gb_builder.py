@@ -79,7 +79,9 @@ def test_sigma5_twist_equals_the_twist_builder():
 
 
 @pytest.mark.parametrize("kwargs", [dict(plane="3,1,0", axis="0,0,1"), dict(plane="1,1,2", axis="1,-1,0"),
-                                    dict(plane="1,1,1", twist=True, angle=60.0)])
+                                    dict(plane="5,5,2", axis="1,-1,0"), dict(plane="1,1,1", twist=True, angle=60.0),
+                                    dict(plane="1,1,0", twist=True, angle=70.53),
+                                    dict(plane="0,0,1", twist=True, angle=36.87)])
 def test_perfect_crystal_boundary_on_each_axis_has_zero_gamma(kwargs):
     from gbsearch.relaxation.relax import relax
     out = relax(csl_bicrystal(find_gb(perfect=True, **kwargs)))

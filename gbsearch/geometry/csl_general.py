@@ -320,19 +320,17 @@ def _orthogonal_cell(csl: np.ndarray, axis, max_edge: float):
                               "(raise max_edge / --max-edge)")
         return t1, perp[0]
     best = None
-    m = csl[:400]
-    dots = m @ m.T
-    l = np.sqrt((m * m).sum(axis=1))
+    m = csl[:400]                       # t1 among the shortest, t2 among all (both ≤ max_edge)
+    dots = m @ csl.T
+    l = np.sqrt((csl * csl).sum(axis=1))
     for i in range(len(m)):
-        js = np.flatnonzero(dots[i] == 0)
-        for j in js:
-            area = l[i] * l[j]
-            key = (round(area, 9), round(l[i], 9))
+        for j in np.flatnonzero(dots[i] == 0):
+            key = (round(l[i] * l[j], 9), round(l[i], 9))
             if best is None or key < best[0]:
                 best = (key, i, j)
     if best is None:
         raise InputError(f"no orthorhombic CSL cell with edges ≤ {max_edge:g} Å (raise max_edge / --max-edge)")
-    return m[best[1]], m[best[2]]
+    return m[best[1]], csl[best[2]]
 
 
 def _grain_sites(frame: np.ndarray, lattice: str, a0: float, lx: float, ly: float,

@@ -5,6 +5,7 @@ Phys. Rev. B 69, 144113 (2004); restated in SPEC §2.1. Energies in eV, distance
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,18 @@ class Potential:
     def pair_commands(self) -> str:
         """LAMMPS ``pair_style``/``pair_coeff`` for a one-type box of this element."""
         return f"pair_style {self.style}\npair_coeff * * {self.path} {self.element}"
+
+    def material(self):
+        """The :class:`~gbsearch.geometry.material.Material` of this potential: a0 and E_coh
+        computed (:meth:`properties`), d_nn of the lattice, the file's mass. The project's W
+        file gives :data:`~gbsearch.geometry.material.TUNGSTEN` itself (its values unchanged)."""
+        from gbsearch.geometry.material import Material
+        if self.element == TUNGSTEN.symbol and self.lattice == "bcc" and self.path == potential_path():
+            return TUNGSTEN
+        a0, e_coh = self.properties()
+        d_nn = a0 * (math.sqrt(3.0) / 2.0 if self.lattice == "bcc" else math.sqrt(0.5))
+        return Material(symbol=self.element, a0=a0, e_coh=e_coh, d_nn=d_nn, mass=self.mass,
+                        lattice=self.lattice)
 
     def properties(self) -> tuple[float, float]:
         """(a0 in Å, E_coh in eV/atom) of the bulk crystal, relaxed with LAMMPS (cached)."""

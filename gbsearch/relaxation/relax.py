@@ -29,7 +29,8 @@ def relax(atoms: Atoms, settings: RelaxSettings | None = None, anneal: AnnealSet
     γ uses that potential's own E_coh.
     """
     engine = shared_engine(potential)
-    cleaned, merged = prepare(atoms, overlaps, symbol=engine.pot.element)
+    material = engine.pot.material()
+    cleaned, merged = prepare(atoms, overlaps, symbol=material.symbol, distance=0.5 * material.d_nn)
     result = engine.relax(cleaned, anneal=anneal, settings=settings)
     _, e_coh = engine.pot.properties()
     out = cleaned.copy()
