@@ -12,25 +12,67 @@ from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 
 @app.command()
 def build(
-    misorientation: float = typer.Option(DEFAULT_MISORIENTATION, "--misorientation", "-m", help="Twist angle in degrees (a <100> CSL angle)."),
+    misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help=f"Twist angle in degrees (a CSL angle; default {DEFAULT_MISORIENTATION} for the <100> twist)."),
     output: Path = typer.Option(Path("slab.extxyz"), "--output", "-o", help="Output file (extended XYZ keeps regions)."),
     replicate: tuple[int, int] = typer.Option((1, 1), "--replicate", help="In-plane supercell i j of the CSL cell."),
-    n_fixed: int = typer.Option(8, help="Fixed (002) planes per grain."),
-    n_free: int = typer.Option(8, help="Free (002) planes per grain."),
+    n_fixed: Optional[int] = typer.Option(None, help="Fixed atomic planes per grain (default 8 (002) planes; with --plane enough for 4 a0)."),
+    n_free: Optional[int] = typer.Option(None, help="Free atomic planes per grain (default as --n-fixed)."),
     vacuum: float = typer.Option(10.0, help="Vacuum above and below, Å."),
     shift: tuple[float, float] = typer.Option((0.0, 0.0), "--shift", help="In-plane shift of the upper grain, Å."),
+    axis: Optional[str] = typer.Option(None, "--axis", help="Rotation axis, e.g. 1,-1,0 (symmetric tilt: ⟂ the plane normal)."),
+    plane: Optional[str] = typer.Option(None, "--plane", help="GB plane (hkl), e.g. 5,5,2; with --axis: a symmetric tilt (or --twist)."),
+    twist: bool = typer.Option(False, "--twist", help="Twist about the plane normal by --misorientation degrees."),
+    max_edge: float = typer.Option(40.0, "--max-edge", help="Largest in-plane CSL cell edge searched, Å."),
+    potential: Optional[Path] = typer.Option(None, "--potential", help="EAM potential file (eam/alloy or eam/fs); a0 computed from it."),
+    element: Optional[str] = typer.Option(None, "--element", help="Element of --potential to use (default: its first)."),
 ):
-    """Build a twist bicrystal slab and print Σ, cell, atom counts and N_plane."""
+    """Build a bicrystal slab and print Σ, cell, atom counts and N_plane.
+
+    Without --plane: the <100> twist of --misorientation. With --plane (and --axis, or --twist):
+    any CSL symmetric tilt or twist of the cubic lattice."""
     from ase.io import write
 
     from gbsearch.geometry.bicrystal import describe, twist_bicrystal
     from gbsearch.io_utils import writable_path
 
-    atoms = twist_bicrystal(misorientation, replicate=replicate, n_fixed=n_fixed, n_free=n_free,
-                            vacuum=vacuum, shift=shift)
+    a0, symbol, lattice = _material(potential, element)
+    if plane is None and axis is None and not twist:
+        atoms = twist_bicrystal(DEFAULT_MISORIENTATION if misorientation is None else misorientation,
+                                replicate=replicate, n_fixed=8 if n_fixed is None else n_fixed,
+                                n_free=8 if n_free is None else n_free, vacuum=vacuum, shift=shift,
+                                a0=a0, symbol=symbol)
+        text = describe(atoms)
+    else:
+        from gbsearch.errors import InputError
+        from gbsearch.geometry.csl_general import csl_bicrystal, describe_gb, find_gb
+        if plane is None:
+            raise InputError("--axis/--twist need --plane (hkl), e.g. --axis 1,-1,0 --plane 5,5,2")
+        if twist and misorientation is None:
+            raise InputError("--twist needs --misorientation DEGREES (a CSL angle about the plane normal)")
+        if not twist and misorientation is not None:
+            raise InputError("a symmetric tilt's misorientation follows from --plane; drop --misorientation (or add --twist)")
+        geometry = find_gb(plane, axis=axis, twist=twist, angle=misorientation, lattice=lattice,
+                           a0=a0, max_edge=max_edge)
+        atoms = csl_bicrystal(geometry, replicate=replicate, n_fixed=n_fixed, n_free=n_free,
+                              vacuum=vacuum, shift=shift, a0=a0, symbol=symbol)
+        text = describe_gb(atoms, geometry)
     write(writable_path(output), atoms, format="extxyz")
-    typer.echo(describe(atoms))
+    typer.echo(text)
     typer.echo(f"wrote {output}")
+
+
+def _material(potential: Optional[Path], element: Optional[str]) -> tuple[float, str, str]:
+    """(a0 Å, symbol, lattice) of the W default or of an EAM potential file."""
+    from gbsearch.geometry.material import TUNGSTEN
+    if potential is None:
+        if element not in (None, TUNGSTEN.symbol):
+            from gbsearch.errors import InputError
+            raise InputError("--element needs --potential FILE (the built-in potential is W only)")
+        return TUNGSTEN.a0, TUNGSTEN.symbol, "bcc"
+    from gbsearch.relaxation.potential import Potential
+    pot = Potential(potential, element)
+    a0, _ = pot.properties()
+    return a0, pot.element, pot.lattice
 
 
 @app.command()
@@ -42,6 +84,8 @@ def relax(
     maxiter: int = typer.Option(10_000, help="Maximum CG iterations."),
     maxeval: int = typer.Option(100_000, help="Maximum force evaluations."),
     overlaps: str = typer.Option("merge", help="Overlapping atoms: 'merge' or 'reject'."),
+    potential: Optional[Path] = typer.Option(None, "--potential", help="EAM potential file (eam/alloy or eam/fs; default the W Zhou 2004 file)."),
+    element: Optional[str] = typer.Option(None, "--element", help="Element of --potential (default: its only one)."),
 ):
     """Relax a slab with LAMMPS CG and print γ_GB (J/m²) and [n]."""
     from ase.io import write
@@ -54,8 +98,15 @@ def relax(
     atoms = read_structure(structure)
     if output is not None:
         writable_path(output)
+    pot = None
+    if potential is not None or element is not None:
+        from gbsearch.relaxation.potential import as_potential
+        if potential is None:
+            from gbsearch.errors import InputError
+            raise InputError("--element needs --potential FILE (the built-in potential is W only)")
+        pot = as_potential(potential, element)
     out = relax_atoms(atoms, RelaxSettings(etol=etol, ftol=ftol, maxiter=maxiter, maxeval=maxeval),
-                      overlaps=overlaps)
+                      overlaps=overlaps, potential=pot)
     info = out.info
     if info["merged_atoms"]:
         typer.echo(f"merged {info['merged_atoms']} overlapping atom(s) before relaxation")
@@ -66,3 +117,56 @@ def relax(
     if output is not None:
         write(output, out, format="extxyz")
         typer.echo(f"wrote {output}")
+
+
+@app.command("gb-search")
+def gb_search_command(
+    plane: str = typer.Option(..., "--plane", help="GB plane (hkl), e.g. 3,1,0."),
+    axis: Optional[str] = typer.Option(None, "--axis", help="Tilt axis ⟂ the plane normal, e.g. 0,0,1."),
+    twist: bool = typer.Option(False, "--twist", help="Twist about the plane normal by --misorientation."),
+    misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help="Twist angle, degrees (with --twist)."),
+    trials: int = typer.Option(10, "--trials", "-n", help="Number of trials (run serially in this process)."),
+    seed: int = typer.Option(0, help="Master seed: the same seed draws the same trials."),
+    replicates: str = typer.Option("1x1", help="In-plane replications drawn per trial, e.g. 1x1,1x2,1x3."),
+    md_probability: float = typer.Option(0.0, help="Share of trials annealed (NVT) before CG."),
+    md_steps: int = typer.Option(2000, help="MD steps of an anneal."),
+    md_temperature: float = typer.Option(1000.0, help="Anneal temperature, K."),
+    max_edge: float = typer.Option(40.0, "--max-edge", help="Largest in-plane CSL cell edge searched, Å."),
+    potential: Optional[Path] = typer.Option(None, "--potential", help="EAM potential file (default the W Zhou 2004 file)."),
+    element: Optional[str] = typer.Option(None, "--element", help="Element of --potential."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Lowest-γ relaxed structure (extended XYZ)."),
+):
+    """Tiny serial GRIP-style search of a symmetric tilt or twist boundary (no database):
+    prints γ and [n] of every trial, lowest first."""
+    from ase.io import write
+
+    from gbsearch.driver.gb_search import GBSearchSettings, gb_search
+    from gbsearch.driver.trials import parse_replicates
+    from gbsearch.errors import InputError
+    from gbsearch.geometry.csl_general import find_gb
+    from gbsearch.io_utils import writable_path
+    from gbsearch.relaxation.potential import as_potential
+
+    if element is not None and potential is None:
+        raise InputError("--element needs --potential FILE (the built-in potential is W only)")
+    pot = as_potential(potential, element)
+    a0, e_coh = pot.properties()
+    geometry = find_gb(plane, axis=axis, twist=twist, angle=misorientation, lattice=pot.lattice,
+                       a0=a0, max_edge=max_edge)
+    if output is not None:
+        writable_path(output)
+    settings = GBSearchSettings(replicates=parse_replicates(replicates), md_probability=md_probability,
+                                md_steps=md_steps, md_temperature=md_temperature)
+    typer.echo(f"{geometry.label}: {pot.element} ({pot.lattice}) a0 {a0:.5f} Å, E_coh {e_coh:.5f} eV/atom")
+    results = gb_search(geometry, trials, seed=seed, settings=settings, potential=pot)
+    for t in results:
+        rep = "x".join(str(v) for v in t.replicate)
+        if t.status == "ok":
+            typer.echo(f"trial {t.index:4d}  {rep:5s} del {t.n_delete} ins {t.n_insert} md {int(t.md)}  "
+                       f"gamma {t.gamma_J_m2:.5f} J/m^2  [n] {t.n_frac:.4f}  ({t.wall_s:.2f} s)")
+        else:
+            typer.echo(f"trial {t.index:4d}  failed: {t.error}")
+    best = results[0]
+    if output is not None and best.status == "ok":
+        write(output, best.atoms, format="extxyz")
+        typer.echo(f"wrote {output} (trial {best.index}, gamma {best.gamma_J_m2:.5f} J/m^2)")

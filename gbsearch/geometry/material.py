@@ -15,13 +15,15 @@ class Material:
 
     symbol: chemical symbol; a0: cubic lattice constant (Å); e_coh: cohesive energy, the bulk
     energy per atom (eV/atom, negative); d_nn: nearest-neighbour distance (Å) used as the
-    length scale for overlap checks; mass: atomic mass (u, LAMMPS metal units: g/mol).
+    length scale for overlap checks; mass: atomic mass (u, LAMMPS metal units: g/mol);
+    lattice: the cubic Bravais lattice the CSL builder fills (bcc or fcc).
     """
     symbol: str
     a0: float
     e_coh: float
     d_nn: float
     mass: float
+    lattice: str = "bcc"      # cubic Bravais lattice: "bcc" or "fcc" (issue #19)
 
 
 # What the Zhou–Johnson–Wadley 2004 EAM gives for W (measured, SPEC §2.1 and GRIP's inputs):

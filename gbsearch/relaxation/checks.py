@@ -97,13 +97,15 @@ def merge_overlaps(atoms: Atoms, distance: float = OVERLAP_DISTANCE) -> tuple[At
     return out, int(removed.sum())
 
 
-def prepare(atoms: Atoms, overlaps: str = "merge") -> tuple[Atoms, int]:
-    """Validate and clean a candidate: ``overlaps`` is 'merge' or 'reject'."""
-    out = validate(atoms)
+def prepare(atoms: Atoms, overlaps: str = "merge", symbol: str = TUNGSTEN.symbol,
+            distance: float = OVERLAP_DISTANCE) -> tuple[Atoms, int]:
+    """Validate and clean a candidate of element ``symbol``: ``overlaps`` is 'merge' or 'reject'
+    for atoms closer than ``distance`` Å (default half W's d_nn)."""
+    out = validate(atoms, symbol)
     if overlaps not in ("merge", "reject"):
         raise InputError(f"overlaps must be 'merge' or 'reject', got {overlaps!r}")
-    cleaned, n = merge_overlaps(out)
+    cleaned, n = merge_overlaps(out, distance)
     if n and overlaps == "reject":
-        raise InputError(f"{n} overlapping atom pair(s) closer than {OVERLAP_DISTANCE:.2f} Å; "
+        raise InputError(f"{n} overlapping atom pair(s) closer than {distance:.2f} Å; "
                          "rejected (use overlaps='merge' to merge them)")
     return cleaned, n

@@ -19,7 +19,7 @@ from ase import Atoms
 from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
 from gbsearch.geometry.material import TUNGSTEN
 from gbsearch.errors import InputError, RelaxationError
-from gbsearch.relaxation.potential import ELEMENT, potential_path
+from gbsearch.relaxation.potential import Potential, as_potential
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,12 @@ def _group_ids(mask: np.ndarray) -> str:
 class LammpsEngine:
     """Relaxes structures with one LAMMPS instance reused across calls (``clear`` between)."""
 
-    def __init__(self, potential: str | os.PathLike | None = None,
+    def __init__(self, potential: str | os.PathLike | Potential | None = None,
                  settings: RelaxSettings = RelaxSettings()):
-        self.potential = Path(potential) if potential else potential_path()
-        if not self.potential.exists():
-            raise InputError(f"potential file not found: {self.potential}")
+        if potential is not None and not isinstance(potential, Potential) and not Path(potential).exists():
+            raise InputError(f"potential file not found: {potential}")
+        self.pot = as_potential(potential, lenient=True)      # the W Zhou 2004 file when None
+        self.potential = self.pot.path
         self.settings = settings
         self._lmp = _new_lammps()
 
@@ -122,8 +123,7 @@ class LammpsEngine:
             region box block 0 {lx!r} 0 {ly!r} 0 {lz!r}
             create_box 1 box
             mass 1 {float(atoms.get_masses()[0])!r}
-            pair_style eam/alloy
-            pair_coeff * * {self.potential} {ELEMENT}
+            {self.pot.pair_commands()}
             """)
         n = len(atoms)
         x = np.ascontiguousarray(atoms.positions, dtype=float).ravel()
@@ -201,18 +201,25 @@ class LammpsEngine:
     def bulk_bcc(self, a_guess: float = TUNGSTEN.a0) -> tuple[float, float]:
         """Equilibrium BCC lattice constant (Å) and cohesive energy (eV/atom) of the potential,
         from a 4×4×4 box relaxed (box/relax, CG) from ``a_guess`` (Å)."""
+        return self.bulk("bcc", a_guess)
+
+    def bulk(self, lattice: str = "bcc", a_guess: float = TUNGSTEN.a0) -> tuple[float, float]:
+        """Equilibrium cubic lattice constant (Å) and cohesive energy (eV/atom) of the
+        potential's element in ``lattice`` (bcc or fcc), from a 4×4×4 conventional box relaxed
+        (box/relax iso, CG) from ``a_guess`` (Å)."""
+        if lattice not in ("bcc", "fcc", "sc"):
+            raise InputError(f"lattice {lattice!r}: use bcc or fcc")
         self._cmd(f"""
             clear
             units metal
             atom_style atomic
             boundary p p p
-            lattice bcc {a_guess}
+            lattice {lattice} {a_guess}
             region box block 0 4 0 4 0 4
             create_box 1 box
             create_atoms 1 box
-            mass 1 {TUNGSTEN.mass!r}
-            pair_style eam/alloy
-            pair_coeff * * {self.potential} {ELEMENT}
+            mass 1 {self.pot.mass!r}
+            {self.pot.pair_commands()}
             thermo_style custom step pe lx
             fix relax all box/relax iso 0.0 vmax 0.001
             min_style cg
@@ -227,11 +234,13 @@ class LammpsEngine:
 _ENGINE: LammpsEngine | None = None
 
 
-def shared_engine(potential: str | os.PathLike | None = None) -> LammpsEngine:
+def shared_engine(potential: str | os.PathLike | Potential | None = None) -> LammpsEngine:
     """The process-wide engine (created on first use): one LAMMPS instance per worker."""
     global _ENGINE
-    wanted = Path(potential) if potential else potential_path()
-    if _ENGINE is None or _ENGINE._lmp is None or _ENGINE.potential != wanted:
+    if potential is not None and not isinstance(potential, Potential) and not Path(potential).exists():
+        raise InputError(f"potential file not found: {potential}")
+    wanted = as_potential(potential, lenient=True)
+    if _ENGINE is None or _ENGINE._lmp is None or _ENGINE.pot != wanted:
         if _ENGINE is not None:
             _ENGINE.close()
         _ENGINE = LammpsEngine(wanted)

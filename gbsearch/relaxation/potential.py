@@ -5,6 +5,7 @@ Phys. Rev. B 69, 144113 (2004); restated in SPEC §2.1. Energies in eV, distance
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,161 @@ def potential_path() -> Path:
         with atomic_path(target) as tmp:
             write_setfl(tmp)
     return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Any EAM potential (issue #19)
+
+EAM_STYLES = ("eam/alloy", "eam/fs")
+LATTICES = ("bcc", "fcc")
+
+
+def _numbers(tokens):
+    out = []
+    for t in tokens:
+        try:
+            out.append(float(t))
+        except ValueError:
+            return None
+    return out
+
+
+class Potential:
+    """An EAM potential file for LAMMPS (``eam/alloy`` or ``eam/fs`` setfl format).
+
+    path: the file; element: the element to model (default: the file's first, which must
+    then be its only one); style: ``eam/alloy`` or ``eam/fs`` (default: from the suffix
+    ``.eam.fs``/``.fs``, else from the number of tabulated values, else ``eam/alloy``);
+    lattice: ``bcc`` or ``fcc`` (default: the element's header line). Mass and the header's
+    lattice constant (the starting guess for :meth:`properties`) come from the element line
+    ``Z mass a0 lattice``. :meth:`properties` computes (a0, E_coh) with LAMMPS, once per
+    process and file.
+    """
+
+    def __init__(self, path, element: str | None = None, style: str | None = None,
+                 lattice: str | None = None):
+        from gbsearch.errors import InputError
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"potential file not found: {self.path}")
+        lines = self.path.read_text(errors="replace").splitlines()
+        if len(lines) < 6:
+            raise InputError(f"{self.path} is not a setfl EAM file (fewer than 6 lines)")
+        head = lines[3].split()
+        try:
+            n_el = int(head[0])
+            elements = head[1:1 + n_el]
+            nrho, _, nr, _, _ = (float(v) for v in lines[4].split()[:5])
+            nrho, nr = int(nrho), int(nr)
+        except (ValueError, IndexError):
+            raise InputError(f"{self.path}: line 4 must be 'N El1 ...' and line 5 "
+                             "'Nrho drho Nr dr cutoff' (LAMMPS setfl format)") from None
+        if len(elements) != n_el:
+            raise InputError(f"{self.path}: line 4 names {len(elements)} of {n_el} elements")
+        self.elements = tuple(elements)
+        if element is None:
+            if n_el != 1:
+                raise InputError(f"{self.path} holds {', '.join(elements)}: choose one with --element")
+            element = elements[0]
+        if element not in elements:
+            raise InputError(f"element {element!r} is not in {self.path} ({', '.join(elements)})")
+        self.element = element
+        # The tokens after the header, to find each element's line and to tell alloy from fs.
+        tokens = " ".join(lines[5:]).split()
+        if style is None:
+            name = self.path.name.lower()
+            if name.endswith(".fs"):
+                style = "eam/fs"
+            elif name.endswith(".alloy"):
+                style = "eam/alloy"
+            else:
+                per = {"eam/alloy": nrho + nr, "eam/fs": nrho + n_el * nr}
+                pair = n_el * (n_el + 1) // 2 * nr
+                fits = [s for s, p in per.items() if len(tokens) == n_el * (4 + p) + pair]
+                style = fits[0] if fits else "eam/alloy"
+        if style not in EAM_STYLES:
+            raise InputError(f"pair style {style!r}: use one of {', '.join(EAM_STYLES)}")
+        self.style = style
+        block = nrho + (nr if style == "eam/alloy" else n_el * nr)
+        k = elements.index(element) * (4 + block)
+        line = tokens[k:k + 4]
+        nums = _numbers(line[:3])
+        if nums is None or len(line) < 3:
+            raise InputError(f"{self.path}: element line of {element} is not 'Z mass a0 lattice': {line}")
+        self.mass = float(nums[1])
+        self.a0_header = float(nums[2]) if nums[2] > 0 else None
+        header_lattice = line[3].lower() if len(line) > 3 else ""
+        lattice = (lattice or header_lattice).lower()
+        if lattice not in LATTICES:
+            raise InputError(f"{self.path}: lattice of {element} is {header_lattice or 'not given'!r}; "
+                             f"give one of {', '.join(LATTICES)}")
+        self.lattice = lattice
+
+    def __repr__(self) -> str:
+        return f"Potential({str(self.path)!r}, {self.element!r}, {self.style!r}, lattice={self.lattice!r})"
+
+    @property
+    def key(self) -> tuple:
+        st = self.path.stat()
+        return (str(self.path.resolve()), st.st_mtime_ns, st.st_size, self.element, self.style, self.lattice)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Potential) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def pair_commands(self) -> str:
+        """LAMMPS ``pair_style``/``pair_coeff`` for a one-type box of this element."""
+        return f"pair_style {self.style}\npair_coeff * * {self.path} {self.element}"
+
+    def material(self):
+        """The :class:`~gbsearch.geometry.material.Material` of this potential: a0 and E_coh
+        computed (:meth:`properties`), d_nn of the lattice, the file's mass. The project's W
+        file gives :data:`~gbsearch.geometry.material.TUNGSTEN` itself (its values unchanged)."""
+        from gbsearch.geometry.material import Material
+        if self.element == TUNGSTEN.symbol and self.lattice == "bcc" and self.path == potential_path():
+            return TUNGSTEN
+        a0, e_coh = self.properties()
+        d_nn = a0 * (math.sqrt(3.0) / 2.0 if self.lattice == "bcc" else math.sqrt(0.5))
+        return Material(symbol=self.element, a0=a0, e_coh=e_coh, d_nn=d_nn, mass=self.mass,
+                        lattice=self.lattice)
+
+    def properties(self) -> tuple[float, float]:
+        """(a0 in Å, E_coh in eV/atom) of the bulk crystal, relaxed with LAMMPS (cached)."""
+        return _bulk_properties(self.key, self)
+
+
+_PROPERTIES: dict = {}
+
+
+def _bulk_properties(key, pot: "Potential") -> tuple[float, float]:
+    if key not in _PROPERTIES:
+        from gbsearch.relaxation.engine import LammpsEngine
+        with LammpsEngine(pot) as engine:
+            _PROPERTIES[key] = engine.bulk(pot.lattice, pot.a0_header or 3.0)
+    return _PROPERTIES[key]
+
+
+def as_potential(potential=None, element: str | None = None, lenient: bool = False) -> Potential:
+    """A :class:`Potential` from one, from a path, or the default W file (None).
+
+    ``lenient``: a file whose header cannot be read is still handed to LAMMPS as W
+    ``eam/alloy`` (the engine's behaviour before issue #19), so LAMMPS' own error surfaces."""
+    from gbsearch.errors import InputError
+    if isinstance(potential, Potential):
+        return potential
+    if potential is None:
+        return Potential(potential_path(), element or ELEMENT, "eam/alloy")
+    try:
+        return Potential(potential, element)
+    except InputError:
+        if not lenient or not Path(potential).is_file():
+            raise
+    raw = Potential.__new__(Potential)
+    raw.path, raw.element, raw.style, raw.elements = Path(potential), element or ELEMENT, "eam/alloy", (element or ELEMENT,)
+    raw.mass, raw.a0_header, raw.lattice = TUNGSTEN.mass, TUNGSTEN.a0, "bcc"
+    return raw
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Public relaxation API: ``relax(atoms) -> relaxed Atoms`` with γ_GB and [n] in ``info``."""
 from __future__ import annotations
 
-import functools
 import os
 
 from ase import Atoms
@@ -9,27 +8,31 @@ from ase import Atoms
 from gbsearch.geometry.properties import atom_fraction, gb_energy
 from gbsearch.relaxation.engine import AnnealSettings, RelaxSettings, shared_engine
 from gbsearch.relaxation.checks import prepare
+from gbsearch.relaxation.potential import Potential, as_potential
 
 
-@functools.lru_cache(maxsize=4)
-def bulk_reference(potential: str | None = None) -> tuple[float, float]:
-    """(a0 in Å, E_coh in eV/atom) of BCC W for the potential, computed once per process."""
-    return shared_engine(potential).bulk_bcc()
+def bulk_reference(potential: "str | os.PathLike | Potential | None" = None) -> tuple[float, float]:
+    """(a0 in Å, E_coh in eV/atom) of the potential's bulk crystal (BCC W by default),
+    computed once per process and file (:meth:`Potential.properties`)."""
+    return as_potential(potential).properties()
 
 
 def relax(atoms: Atoms, settings: RelaxSettings | None = None, anneal: AnnealSettings | None = None,
-          overlaps: str = "merge", potential: str | os.PathLike | None = None) -> Atoms:
+          overlaps: str = "merge", potential: "str | os.PathLike | Potential | None" = None) -> Atoms:
     """Relax a GB slab with LAMMPS CG and return a new relaxed ``Atoms``.
 
     ``info`` gets ``gamma_J_m2`` (J/m²), ``n_frac`` ([n] in [0, 1)), ``energy_eV``,
     ``iterations``, ``fmax_eV_A``, ``relax_s``, ``upper_dz_A``, ``md_steps`` (of the anneal, if
     any: 0 when none ran, e.g. with fewer than two free atoms) and ``merged_atoms``; per-atom
     energies (eV) go to ``arrays["energy"]``. Overlapping atoms are merged (or rejected).
+    ``potential``: a :class:`Potential`, an EAM file of one element, or None (the W file);
+    γ uses that potential's own E_coh.
     """
-    cleaned, merged = prepare(atoms, overlaps)
     engine = shared_engine(potential)
+    material = engine.pot.material()
+    cleaned, merged = prepare(atoms, overlaps, symbol=material.symbol, distance=0.5 * material.d_nn)
     result = engine.relax(cleaned, anneal=anneal, settings=settings)
-    _, e_coh = bulk_reference(str(engine.potential))
+    _, e_coh = engine.pot.properties()
     out = cleaned.copy()
     out.positions = result.positions
     out.arrays["energy"] = result.energies
