@@ -109,18 +109,26 @@ def twist_bicrystal(misorientation: float | TwistCSL = DEFAULT_MISORIENTATION, r
     lz = 2 * vacuum + (2 * n_per_grain - 1) * d + gap
     atoms = Atoms(symbol * len(pos), positions=pos, cell=[lx, ly, lz], pbc=[True, True, False])
     atoms.arrays["region"] = np.concatenate(regions).astype(np.int32)
-    atoms.info.update({
-        "misorientation_deg": angle,
+    atoms.info.update(slab_info(angle, sigma, a0, d, n_plane, n_free, (i_rep, j_rep), shift,
+                                vacuum + (n_per_grain - 0.5) * d + 0.5 * gap))
+    return atoms
+
+
+def slab_info(misorientation: float, sigma: int, a0: float, plane_spacing: float, n_plane: int,
+              n_free: int, replicate: tuple[int, int], shift, gb_z: float) -> dict:
+    """The ``atoms.info`` GB metadata every slab builder writes (γ, [n], the relaxation and the
+    voxel window read it back): angles in degrees, lengths in Å, ``n_free`` planes per grain."""
+    return {
+        "misorientation_deg": misorientation,
         "sigma": sigma,
         "a0": a0,
-        "plane_spacing": d,
+        "plane_spacing": plane_spacing,
         "n_plane": n_plane,
         "n_free_bulk": 2 * n_free * n_plane,
-        "replicate": f"{i_rep} {j_rep}",
+        "replicate": f"{replicate[0]} {replicate[1]}",
         "shift": f"{float(shift[0])!r} {float(shift[1])!r}",
-        "gb_z": vacuum + (n_per_grain - 0.5) * d + 0.5 * gap,
-    })
-    return atoms
+        "gb_z": gb_z,
+    }
 
 
 def describe(atoms: Atoms) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 from ase import Atoms
 
 from gbsearch.errors import InputError
-from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER
+from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER, slab_info
 from gbsearch.geometry.material import TUNGSTEN
 
 MAX_EDGE = 40.0                 # Å: default largest in-plane cell edge searched
@@ -413,16 +413,9 @@ def csl_bicrystal(geometry: GBGeometry, replicate: tuple[int, int] = (1, 1),
     lz = 2 * vacuum + (2 * n_grain - 1) * d + gap
     atoms = Atoms(symbol * len(pos), positions=pos, cell=[lx, ly, lz], pbc=[True, True, False])
     atoms.arrays["region"] = region
+    atoms.info.update(slab_info(g.misorientation_deg, g.sigma, a0, d, n_plane, n_free, (i_rep, j_rep), shift,
+                                vacuum + (n_grain - 0.5) * d + 0.5 * gap))
     atoms.info.update({
-        "misorientation_deg": g.misorientation_deg,
-        "sigma": g.sigma,
-        "a0": a0,
-        "plane_spacing": d,
-        "n_plane": n_plane,
-        "n_free_bulk": 2 * n_free * n_plane,
-        "replicate": f"{i_rep} {j_rep}",
-        "shift": f"{float(shift[0])!r} {float(shift[1])!r}",
-        "gb_z": vacuum + (n_grain - 0.5) * d + 0.5 * gap,
         "gb_type": g.kind,
         "axis": " ".join(str(v) for v in g.axis),
         "plane": " ".join(str(v) for v in g.plane),
