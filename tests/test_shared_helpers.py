@@ -87,7 +87,7 @@ def test_particle_checkpoint_errors_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match=f"{re.escape(str(bad))} is unreadable or corrupt"):
         load_particle(bad)
     # another gbsearch format: the voxel decoder's file is refused by its tag
-    with pytest.raises(CheckpointError, match="(?s)decoder_W.pt is not a gbsearch crystal-particle.*gbsearch-voxel-decoder/1"):
+    with pytest.raises(CheckpointError, match="(?s)decoder_W.pt is not a gbsearch particle model checkpoint.*gbsearch-voxel-decoder/1"):
         load_particle(DATA / "decoder_W.pt")
     # right tag, wrong weights: still a CheckpointError naming the file
     ck = torch.load(DATA / "crystal" / "particle_sc.pt", map_location="cpu", weights_only=True)
