@@ -72,10 +72,12 @@ def test_resume_after_interrupt_reaches_exact_target_without_duplicates(tmp_path
     assert len(ids_first) == first                           # nothing lost
 
 
-def test_same_trial_twice_gives_one_entry(tmp_path, client):
+def test_same_trial_twice_gives_one_entry(tmp_path):
+    # One worker runs the trials in submission order, so the twin (trial 1) is recorded before
+    # the search reaches its target and cancels what is still queued.
     twin = draw_trial(TINY, 11, 0)
     spec_fn = lambda i: replace(twin, index=i) if i < 2 else draw_trial(TINY, 11, i)  # noqa: E731
-    run_search(tmp_path, 3, TINY, seed=11, client=client, spec_fn=spec_fn, progress=False)
+    run_search(tmp_path, 3, TINY, seed=11, workers=1, spec_fn=spec_fn, progress=False)
     db = CampaignDB(tmp_path / "campaign.db")
     rows = {r.trial: r for r in db.rows(source="reference")}
     statuses = sorted(rows[i].status for i in (0, 1))
