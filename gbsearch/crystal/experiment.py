@@ -5,8 +5,6 @@ particle_{phase}.pt; provenance in gbsearch/data/crystal/provenance.json.
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import torch
 from gbsearch.provenance import git_commit  # noqa: F401  (old import path: crystal_commands used E.git_commit)
 
 from . import metrics as M
-from .phases import PHASES, phase_spec, perfect_crystal
+from .phases import phase_spec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "crystal"
 

@@ -13,7 +13,7 @@ translations by multiples of 2**(L-1) voxels along periodic axes.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F

@@ -11,8 +11,6 @@ import functools
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from gbsearch.errors import InputError
 
 ANGLE_TOLERANCE_DEG = 0.02
@@ -58,8 +56,10 @@ def _sigma(m: int, n: int) -> int:
     return s
 
 
-def csl_twist_angles(max_sigma: int = 101) -> list[TwistCSL]:
-    """All <100> CSL twist boundaries with Sigma <= max_sigma, sorted by angle."""
+@functools.lru_cache(maxsize=8)
+def csl_twist_angles(max_sigma: int = 101) -> tuple[TwistCSL, ...]:
+    """All <100> CSL twist boundaries with Sigma <= max_sigma, sorted by angle (computed once
+    per max_sigma: every trial of a reference search resolves its boundary through it)."""
     found: dict[int, TwistCSL] = {}
     limit = int(math.isqrt(2 * max_sigma)) + 2
     for m in range(1, limit + 1):
@@ -75,7 +75,7 @@ def csl_twist_angles(max_sigma: int = 101) -> list[TwistCSL]:
             key = round(angle * 1e6)
             if key not in found or found[key].sigma > sigma:
                 found[key] = TwistCSL(sigma, angle, m, n)
-    return sorted(found.values(), key=lambda c: c.angle_deg)
+    return tuple(sorted(found.values(), key=lambda c: c.angle_deg))
 
 
 def find_twist_csl(misorientation_deg: float, max_sigma: int = 101,
