@@ -4,7 +4,8 @@
 #   GBSEARCH_COMMIT=abc1234 RUN_S=540 bash scripts/device_runs/2026-12-01c_reference.sh "5:6 13:4 17:3 25:1 37:1 41:1"
 # Each "Σ:W" runs `gbsearch reference` for that boundary on W local workers until converged
 # (or RUN_S seconds pass: the search is stopped and resumes next call). Folders resume from
-# .devcarry/refruns/sigmaΣ.tar.xz when carried (else start afresh); each comes back as
+# .devcarry/refruns/sigmaΣ.tar.xz when carried, else from the committed reference_runs/sigmaΣ.tar.xz
+# (else start afresh); each comes back as
 # $OUT/sigmaΣ.tar.xz.partNN pieces of 15 MB (cat them together) and $OUT/reports.txt.
 set -u
 source scripts/device_env.sh
@@ -16,7 +17,8 @@ pids=()
 for spec in $1; do
   s=${spec%%:*}; w=${spec##*:}
   rm -rf runs/lib/sigma$s
-  [ -f .devcarry/refruns/sigma$s.tar.xz ] && tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
+  if [ -f .devcarry/refruns/sigma$s.tar.xz ]; then tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
+  elif [ -f reference_runs/sigma$s.tar.xz ]; then tar xJf reference_runs/sigma$s.tar.xz -C runs/lib; fi
   timeout -k 30 -s INT $RUN_S python3 -m gbsearch.cli reference -m ${ANGLE[$s]} --out runs/lib/sigma$s \
       --structures 400 --until-converged --max-trials 100000 --seed 2026 --workers $w \
       --md-steps 2000 20000 > runs/lib/sigma$s.log 2>&1 &
