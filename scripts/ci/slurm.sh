@@ -60,8 +60,9 @@ start_munge() {
 
 write_conf() {
   # One node = this host with its cores and 90% of its memory (slurmd drains a node that
-  # reports less than RealMemory); no cgroups, no accounting; ReturnToService=2 brings the
-  # node back up by itself after slurmd restarts.
+  # reports less than RealMemory), reached on 127.0.0.1 (CI hosts need not resolve their own
+  # name); no cgroups, no accounting; ReturnToService=2 brings the node back up by itself
+  # after slurmd restarts.
   local host cpus mem
   host=$(hostname -s)
   cpus=$(nproc)
@@ -70,7 +71,7 @@ write_conf() {
   cat >"$CONF.new" <<EOF
 # Written by scripts/ci/slurm.sh: a throw-away single-node SLURM for tests/test_slurm.py.
 ClusterName=gbsearch
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -95,7 +96,7 @@ MailProg=/bin/true
 # A cancelled job gets SIGTERM, then SIGKILL this many seconds later (default 30).
 KillWait=5
 MinJobAge=300
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   if cmp -s "$CONF.new" "$CONF"; then
