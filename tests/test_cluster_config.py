@@ -128,3 +128,12 @@ def test_slurm_job_script_has_configured_directives(tmp_path):
         slurm_cluster(_variant(tmp_path, "dask-slurm.yaml", cores=4, processes=1))
     with pytest.raises(InputError, match="unknown key.*partition"):
         slurm_cluster(_variant(tmp_path, "dask-slurm.yaml", partition="gpu"))
+
+
+def test_reference_cluster_file_excludes_scheduler_and_workers(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--out", str(tmp_path / "ref"),
+                          "--cluster", str(WORKFLOWS / "dask-local.yaml"), "--workers", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    assert "give either --cluster or --scheduler/--workers, not both" in res.stderr
+    assert not (tmp_path / "ref").exists()          # refused before anything is written

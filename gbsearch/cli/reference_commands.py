@@ -18,6 +18,8 @@ def reference(
     seed: int = typer.Option(0, help="Master seed: trial i is drawn from (seed, i)."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes (default: all cores)."),
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    cluster: Optional[Path] = typer.Option(None, help="Dask cluster file (workflows/dask-*.yaml; "
+                                                      "dask-slurm.yaml: workers as SLURM jobs)."),
     database: Optional[str] = typer.Option(None, help="ASE database URL (default: OUT/campaign.db; "
                                                        "postgresql://... for PostgreSQL)."),
     search: Optional[str] = typer.Option(None, help="Name of this search in a database shared with other searches "
@@ -78,9 +80,20 @@ def reference(
                               n_free=n_free, md_probability=md_probability,
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),
                               insert_probability=insert_probability)
-    outcome = run_search(out, structures, settings, seed=seed, workers=workers, scheduler=scheduler,
-                         database=database, max_trials=max_trials, until_converged=until_converged,
-                         search=search)
+    if cluster is not None and (scheduler or workers):
+        raise InputError("give either --cluster or --scheduler/--workers, not both")
+    client = None
+    if cluster is not None:
+        from gbsearch.driver.workflow_files import load_cluster
+        client = load_cluster(cluster)
+    try:
+        outcome = run_search(out, structures, settings, seed=seed, workers=workers, scheduler=scheduler,
+                             database=database, max_trials=max_trials, until_converged=until_converged,
+                             search=search, client=client)
+    finally:
+        if client is not None:      # a SLURM cluster's jobs end with it
+            from gbsearch.driver.cluster import close_client
+            close_client(client)
     typer.echo(_report(out, database, misorientation))
     typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}, "
                f"{out / 'convergence.png'}")

@@ -60,6 +60,20 @@ def n_workers(client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
+def planned_workers(client) -> int:
+    """Workers the client's scheduler has or is about to have: a dask-jobqueue cluster's
+    workers connect only as their jobs start, long after a search has begun, and an adaptive
+    one starts workers only for tasks that are waiting, so a search sizes its window of
+    submitted trials by the cluster's plan (or its adaptive maximum), not by who is there."""
+    cluster = getattr(client, "cluster", None)
+    planned = len(getattr(cluster, "plan", ()))
+    # cluster.adapt() keeps its Adaptive only as the private _adaptive (distributed 2024-2026).
+    maximum = getattr(getattr(cluster, "_adaptive", None), "maximum", 0)
+    if maximum == float("inf"):
+        maximum = 0
+    return max(n_workers(client), planned, int(maximum))
+
+
 def close_client(client) -> None:
     """Close a client and, when it started one, its local cluster."""
     cluster = getattr(client, "cluster", None)

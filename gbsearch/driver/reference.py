@@ -13,6 +13,7 @@ import json
 import shlex
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -82,8 +83,8 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
         from gbsearch.driver.cluster import get_client
         client = get_client(scheduler, workers)
     try:
-        from gbsearch.driver.cluster import n_workers
-        window = 2 * n_workers(client)
+        from gbsearch.driver.cluster import planned_workers
+        window = 2 * planned_workers(client)
         todo = (i for i in itertools.count() if i not in done)
         bar = tqdm(total=structures, initial=counts["ok"], desc="reference structures",
                    disable=not progress, unit="str")
@@ -93,7 +94,12 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
 
         def submit_next():
             spec = spec_fn(next(todo))
-            fut = client.submit(run_trial, spec, pure=False)
+            # The key names the trial in the scheduler's logs and dashboard. The priority
+            # runs trials in index order, also after a worker is lost (a cancelled SLURM job):
+            # its trial goes back to the front of the queue, not behind those submitted since,
+            # so it is recorded before the target stops the search.
+            fut = client.submit(run_trial, spec, pure=False, priority=-spec.index,
+                                key=f"trial-{spec.index}-{uuid.uuid4().hex}")
             fut.spec = spec
             futures.add(fut)
 

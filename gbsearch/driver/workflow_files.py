@@ -144,7 +144,32 @@ def load_cluster(path: str | Path):
         return connect(address, timeout=str(data.get("timeout") or "30s"))
     cluster = slurm_cluster(path)
     if data.get("minimum_jobs") is not None or data.get("maximum_jobs") is not None:
-        cluster.adapt(minimum_jobs=data.get("minimum_jobs") or 0, maximum_jobs=data.get("maximum_jobs") or 1)
+        keep_jobs(cluster, data.get("minimum_jobs") or 0, data.get("maximum_jobs") or 1)
     else:
-        cluster.scale(jobs=data.get("jobs") or 1)
+        keep_jobs(cluster, data.get("jobs") or 1, data.get("jobs") or 1)
     return Client(cluster)
+
+
+def keep_jobs(cluster, minimum_jobs: int, maximum_jobs: int):
+    """Adaptive scaling of a dask-jobqueue cluster between ``minimum_jobs`` and ``maximum_jobs``
+    that also resubmits jobs that ended under it (``scancel``, walltime, a failed node).
+
+    ``cluster.scale(jobs=N)`` never does that and plain ``cluster.adapt`` only by chance (on a
+    real SLURM, issue #18: adapt resubmitted a cancelled job in one of two tries): a lost job
+    stays in the cluster's plan, so the plan looks full and nothing is submitted; once every
+    job has reached its walltime, a search would wait for workers forever. The lost job's running trial itself is not lost: the scheduler gives it
+    to another worker (``distributed.scheduler.allowed-failures`` times).
+    """
+    from distributed.deploy import Adaptive
+
+    class KeepJobs(Adaptive):
+        async def recommendations(self, target: int) -> dict:
+            rec = await super().recommendations(target)
+            # Planned workers without a job: lost ones, dropped by the cluster
+            # (distributed.deploy.lost-worker-timeout after their worker left); scaling to
+            # the plan again submits a job for each.
+            if rec["status"] == "same" and self.plan - self.requested:
+                return {"status": "up", "n": len(self.plan)}
+            return rec
+
+    return cluster.adapt(Adaptive=KeepJobs, minimum_jobs=minimum_jobs, maximum_jobs=maximum_jobs)
