@@ -137,6 +137,10 @@ def main() -> None:
     if not command:
         raise SystemExit("the search recorded no command line: give --command")
     commits = sorted({r["commit"] for r in runs if r.get("commit")}) or [git_commit(short=True, mark_dirty=True)]
+    if recorded["settings"].get("plane") is not None:
+        # The library (and the model it trains) is keyed by the Σ of the <100> twist.
+        raise SystemExit(f"{args.run_dir} is a search of another boundary (plane "
+                         f"{recorded['settings']['plane']}): the library bundles <100> twist searches only")
     sigma = find_twist_csl(recorded["settings"]["misorientation"]).sigma
     args.data_dir.mkdir(parents=True, exist_ok=True)
     target = args.data_dir / f"sigma{sigma}_reference.db.xz"

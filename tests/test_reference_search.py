@@ -267,7 +267,7 @@ LEVELS = [2.9, 2.35, 2.7, 2.6, 3.1]          # J/m² at [n] = 0, 0.2, 0.4, 0.6, 
 
 def test_convergence_on_constructed_rows():
     from gbsearch.analysis.convergence import convergence_from_table
-    res = convergence_from_table(_table(_cycle(LEVELS, 3)), sigma=5)
+    res = convergence_from_table(_table(_cycle(LEVELS, 3)), n_plane=5)
     assert res.converged and res.reasons == [] and res.status_line() == "converged"
     assert res.n_bins == 5 and res.hits == 3 and res.hit_trials == [1, 6, 11]
     assert res.ground_state["n_frac"] == 0.2 and res.ground_state["gamma_J_m2"] == 2.35
@@ -275,25 +275,25 @@ def test_convergence_on_constructed_rows():
     assert res.split_trial == 10
 
     # two hits only
-    res = convergence_from_table(_table(_cycle(LEVELS, 2)), sigma=5)
+    res = convergence_from_table(_table(_cycle(LEVELS, 2)), n_plane=5)
     assert not res.converged and res.reasons == ["ground state hit 2 times, need 3"]
     # a bin improved by 6 mJ/m² in the last third (trial 13 of 15)
     rows = _cycle(LEVELS, 3)
     rows[13] = (13, "ok", 0.6, 2.6 - 0.006)
-    res = convergence_from_table(_table(rows), sigma=5)
+    res = convergence_from_table(_table(rows), n_plane=5)
     assert not res.converged and len(res.reasons) == 1 and "improved by more than 5 mJ/m²" in res.reasons[0]
     assert res.bins[3]["improvement_J_m2"] == pytest.approx(0.006)
     # ... by 4 mJ/m²: still converged
     rows[13] = (13, "ok", 0.6, 2.6 - 0.004)
-    assert convergence_from_table(_table(rows), sigma=5).converged
+    assert convergence_from_table(_table(rows), n_plane=5).converged
     # a bin first reached in the last third, and one never reached
     rows = [r for r in _cycle(LEVELS, 3) if r[2] not in (0.6, 0.8)] + [(20, "ok", 0.6, 2.6)]
-    res = convergence_from_table(_table(rows), sigma=5)
+    res = convergence_from_table(_table(rows), n_plane=5)
     assert not res.converged
     assert any("first reached in the last third" in r for r in res.reasons)
     assert any("1 of 5 [n] bins never reached" in r for r in res.reasons)
     # trial order, not row order: the same rows written in reverse give the same answer
-    assert convergence_from_table(_table(_cycle(LEVELS, 3))[::-1], sigma=5).hit_trials == [1, 6, 11]
+    assert convergence_from_table(_table(_cycle(LEVELS, 3))[::-1], n_plane=5).hit_trials == [1, 6, 11]
 
 
 def test_convergence_bins_mix_replications():
@@ -426,3 +426,37 @@ def test_bundling_writes_the_library_json(tmp_path):
     db = CampaignDB(tmp_path / "x.db")
     assert db.count("reference", "ok") == 4 and all(r.natoms > 100 for r in db.rows(status="ok"))
     assert len(db.known("reference").entries) == 4
+
+
+# --- issue #19: folders written before other boundaries and potentials still resume --------
+
+@pytest.mark.parametrize("sigma", [5, 13, 17])
+def test_reference_folders_before_issue_19_still_resume(tmp_path, sigma):
+    """The searches in reference_runs/ (settings without plane, axis or potential): their
+    settings check passes with the command they were run with, and trials are drawn exactly as
+    they were (the first stored trials' parameters)."""
+    import json
+    import tarfile
+    from pathlib import Path
+
+    from gbsearch.driver.reference import _write_settings
+    tarball = Path(__file__).resolve().parents[1] / "reference_runs" / f"sigma{sigma}.tar.xz"
+    if not tarball.exists():
+        pytest.skip(f"no {tarball.name}")
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp_path, members=[m for m in tar.getmembers()
+                                          if m.name.endswith(("reference_settings.json", "campaign.db"))])
+    folder = tmp_path / f"sigma{sigma}"
+    stored = json.loads((folder / "reference_settings.json").read_text())
+    assert "potential" not in stored["settings"] and "plane" not in stored["settings"]
+    angle = {5: 36.87, 13: 22.62, 17: 28.07}[sigma]
+    settings = SearchSettings(misorientation=angle, md_steps=(2000, 20000)).with_potential()
+    _write_settings(folder, settings, stored["seed"], 400)          # raises on any difference
+    again = json.loads((folder / "reference_settings.json").read_text())
+    assert again["settings"] == stored["settings"] and len(again["runs"]) == len(stored["runs"]) + 1
+    rows = sorted(CampaignDB(folder / "campaign.db").rows(source="reference"), key=lambda r: r.trial)[:10]
+    for row in rows:
+        assert draw_trial(settings, stored["seed"], row.trial).as_dict() == row.data["spec"]
+    from gbsearch.errors import GBSearchError
+    with pytest.raises(GBSearchError, match="md_steps"):
+        _write_settings(folder, replace(settings, md_steps=(2000, 30000)), stored["seed"], 400)

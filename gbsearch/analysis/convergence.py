@@ -6,12 +6,14 @@ against the number of trials: the lower envelope per bin as a function of effort
 
 Bins: B bins of width 1/B centred on k/B, bin k holding (k − ½)/B ≤ [n] < (k + ½)/B
 periodically (bin 0 also takes [n] just below 1; a value exactly on an edge goes up), with
-B = Σ·m and m = min(⌈20/Σ⌉, largest i·j among the search's replications) (:func:`bin_count`).
-B is a multiple of Σ, so the [n] values k/Σ of the 1×1 cell sit at bin centres; B ≤ the largest
-cell's N_plane, so that cell (spacing 1/N_plane ≤ 1/B) reaches every bin; and at least ~20 bins
-where the cells allow it: 1/Σ bins alone would merge Σ5's ground state ([n] = 0.2) with its
-neighbours and its metastable minimum ([n] = 0.4) with 0.3–0.45. The six library boundaries
-with their default replications: Σ5 20 bins, Σ13 26, Σ17 34, Σ25 25, Σ37 37, Σ41 41.
+B = N₁·m, N₁ the atoms per plane of the boundary's 1×1 cell (Σ for the <100> twist; 1 for
+W Σ27(552), 2 for Σ5(210) tilts) and m = min(⌈20/N₁⌉, largest i·j among the search's
+replications) (:func:`bin_count`). B is a multiple of N₁, so the [n] values k/N₁ of the 1×1
+cell sit at bin centres; B ≤ the largest cell's N_plane, so that cell (spacing 1/N_plane ≤ 1/B)
+reaches every bin; and at least ~20 bins where the cells allow it: 1/Σ bins alone would merge
+Σ5's ground state ([n] = 0.2) with its neighbours and its metastable minimum ([n] = 0.4) with
+0.3–0.45. The six library boundaries with their default replications: Σ5 20 bins, Σ13 26,
+Σ17 34, Σ25 25, Σ37 37, Σ41 41; the W Σ27(552) tilt 12, the Cu Σ5(210) tilt 20.
 
 Converged (issue #15) means both:
 - the ground state (lowest γ of all ok structures) was hit at least :data:`MIN_HITS` times:
@@ -42,19 +44,20 @@ MIN_HITS = 3             # independent hits of the ground state needed
 MIN_BINS = 20            # aim for at least this many [n] bins (see bin_count)
 
 
-def bin_count(sigma: int, max_cells: int, min_bins: int = MIN_BINS) -> int:
-    """Number of [n] bins for a Σ boundary searched in cells of up to ``max_cells`` = i·j
-    CSL cells (see the module docstring)."""
-    return int(sigma) * max(1, min(math.ceil(min_bins / sigma), int(max_cells)))
+def bin_count(n_plane: int, max_cells: int, min_bins: int = MIN_BINS) -> int:
+    """Number of [n] bins for a boundary of ``n_plane`` atoms per plane of its 1×1 cell (Σ for
+    the <100> twist) searched in cells of up to ``max_cells`` = i·j 1×1 cells (see the module
+    docstring)."""
+    return int(n_plane) * max(1, min(math.ceil(min_bins / n_plane), int(max_cells)))
 
 
-def table_bin_count(df: pd.DataFrame, sigma: int) -> int:
+def table_bin_count(df: pd.DataFrame, n_plane: int) -> int:
     """:func:`bin_count` for the replications found in a campaign table (``p_replicate``
     or ``replicate`` columns like "2x1"; rows without one count as the pre-#15 2x2 cell)."""
     col = next((c for c in ("replicate", "p_replicate") if c in df.columns), None)
     reps = df[col].dropna() if col else pd.Series([], dtype=object)
     cells = [int(a) * int(b) for a, b in (str(r).split("x") for r in reps)] or [4]
-    return bin_count(sigma, max(cells))
+    return bin_count(n_plane, max(cells))
 
 
 def n_bin(n_frac, bins: int) -> np.ndarray:
@@ -65,8 +68,9 @@ def n_bin(n_frac, bins: int) -> np.ndarray:
 
 @dataclass
 class Convergence:
-    """The convergence of one search. γ in J/m², [n] as a fraction of a plane."""
-    sigma: int
+    """The convergence of one search. γ in J/m², [n] as a fraction of a plane; ``n_plane``:
+    atoms per plane of the boundary's 1×1 cell (Σ for the <100> twist)."""
+    n_plane: int
     n_bins: int                          # [n] bins of width 1/n_bins
     trials: int                          # rows of the search (ok, duplicate and failed)
     ok: int
@@ -138,10 +142,11 @@ def envelope_history(df: pd.DataFrame, n_bins: int) -> np.ndarray:
     return out
 
 
-def convergence_from_table(df: pd.DataFrame, sigma: int, n_bins: int | None = None) -> Convergence:
+def convergence_from_table(df: pd.DataFrame, n_plane: int, n_bins: int | None = None) -> Convergence:
     """Convergence of the search in ``df`` (a :func:`gbsearch.analysis.report.campaign_table`,
-    needs columns id, trial, status, n_frac, gamma_J_m2) for a boundary with this Σ;
-    ``n_bins`` defaults to :func:`table_bin_count`.
+    needs columns id, trial, status, n_frac, gamma_J_m2) for a boundary of ``n_plane`` atoms
+    per plane of its 1×1 cell (Σ for the <100> twist); ``n_bins`` defaults to
+    :func:`table_bin_count`.
 
     ``bins`` lists per bin: bin, n_center, gamma_J_m2 (final lowest γ), gamma_before_J_m2
     (lowest γ in the trials before the last third), improvement_J_m2 (the difference; None
@@ -149,9 +154,9 @@ def convergence_from_table(df: pd.DataFrame, sigma: int, n_bins: int | None = No
     trial order, 1-based, of the first ok structure in the bin) and id of its best structure.
     """
     rows = _ordered(df)
-    nb = int(n_bins or table_bin_count(rows, sigma))
+    nb = int(n_bins or table_bin_count(rows, n_plane))
     counts = rows.status.value_counts().to_dict()
-    res = Convergence(sigma=int(sigma), n_bins=nb, trials=len(rows), ok=int(counts.get("ok", 0)),
+    res = Convergence(n_plane=int(n_plane), n_bins=nb, trials=len(rows), ok=int(counts.get("ok", 0)),
                       duplicates=int(counts.get("duplicate", 0)), failed=int(counts.get("failed", 0)),
                       converged=False)
     ok = rows[rows.status == "ok"]
@@ -214,7 +219,7 @@ def convergence_from_table(df: pd.DataFrame, sigma: int, n_bins: int | None = No
     return res
 
 
-def plot_convergence(df: pd.DataFrame, sigma: int, path: str | Path, title: str = "",
+def plot_convergence(df: pd.DataFrame, n_plane: int, path: str | Path, title: str = "",
                      n_bins: int | None = None) -> Path:
     """Left: lowest γ per [n] bin against the number of trials (ground-state bin in black,
     the last third shaded). Right: the envelope over the bins at the end and before the
@@ -223,7 +228,7 @@ def plot_convergence(df: pd.DataFrame, sigma: int, path: str | Path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    res = convergence_from_table(df, sigma, n_bins)
+    res = convergence_from_table(df, n_plane, n_bins)
     nb = res.n_bins
     hist = envelope_history(df, nb)
     hist = np.where(np.isfinite(hist), hist, np.nan)
@@ -270,25 +275,29 @@ def plot_convergence(df: pd.DataFrame, sigma: int, path: str | Path, title: str 
     return path
 
 
-def search_sigma(db) -> int:
-    """Σ of the boundary of a campaign database (from the stored structures' metadata)."""
+def search_n_plane(db) -> int:
+    """Atoms per plane of the 1×1 cell of a campaign database's boundary, from a stored
+    structure's metadata (its N_plane over its replication)."""
+    from gbsearch.store.database import row_replicate
     for row in db.rows(source="reference"):
         info = row.data.get("info", {})
-        if "sigma" in info:
-            return int(info["sigma"])
+        if "n_plane" in info:
+            i, j = (int(v) for v in row_replicate(row).split("x"))
+            return int(info["n_plane"]) // (i * j)
     from gbsearch.errors import InputError
-    raise InputError(f"no reference structure with GB metadata (sigma) in {db.url}")
+    raise InputError(f"no reference structure with GB metadata (n_plane) in {db.url}")
 
 
-def write_convergence(db, out_dir: str | Path, sigma: int | None = None, title: str = "",
+def write_convergence(db, out_dir: str | Path, n_plane: int | None = None, title: str = "",
                       n_bins: int | None = None) -> Convergence:
     """Write ``convergence.json`` and ``convergence.png`` for the reference rows of ``db``
-    (a :class:`gbsearch.store.database.CampaignDB`) into ``out_dir``; return the result."""
+    (a :class:`gbsearch.store.database.CampaignDB`) into ``out_dir``; return the result.
+    ``n_plane``: atoms per plane of the boundary's 1×1 cell (default: from the rows)."""
     from gbsearch.analysis.report import campaign_table
     out = Path(out_dir)
     df = campaign_table(db)
-    sigma = sigma or search_sigma(db)
-    res = convergence_from_table(df, sigma, n_bins)
+    n_plane = n_plane or search_n_plane(db)
+    res = convergence_from_table(df, n_plane, n_bins)
     (out / "convergence.json").write_text(json.dumps(res.to_dict(), indent=2) + "\n")
-    plot_convergence(df, sigma, out / "convergence.png", title=title, n_bins=res.n_bins)
+    plot_convergence(df, n_plane, out / "convergence.png", title=title, n_bins=res.n_bins)
     return res

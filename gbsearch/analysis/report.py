@@ -9,6 +9,7 @@ import pandas as pd
 from gbsearch.store.database import CampaignDB
 
 TABLE_COLUMNS = ["id", "source", "n_atoms", "n_frac", "gamma_J_m2", "status"]
+SEARCH_COLUMNS = ["boundary", "potential", "element"]
 
 
 def campaign_table(db: CampaignDB) -> pd.DataFrame:
@@ -20,6 +21,8 @@ def campaign_table(db: CampaignDB) -> pd.DataFrame:
                "status": row.status, "trial": row.trial, "wall_s": row.get("wall_s", np.nan), "energy_eV": row.get("energy_eV", np.nan),
                "duplicate_of": row.get("duplicate_of", np.nan), "error": row.get("error", "")}
         rec.update({k[2:]: v for k, v in row.key_value_pairs.items() if k.startswith("p_")})
+        # which boundary and potential (reference rows since issue #19; a database may hold several)
+        rec.update({k: row.key_value_pairs[k] for k in SEARCH_COLUMNS if k in row.key_value_pairs})
         rows.append(rec)
     df = pd.DataFrame(rows)
     if df.empty:

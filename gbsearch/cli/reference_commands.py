@@ -12,7 +12,17 @@ from gbsearch.geometry.csl import DEFAULT_MISORIENTATION
 
 @app.command()
 def reference(
-    misorientation: float = typer.Option(DEFAULT_MISORIENTATION, "--misorientation", "-m", help="Twist angle, degrees (CSL)."),
+    misorientation: Optional[float] = typer.Option(
+        None, "--misorientation", "-m", help=f"Twist angle, degrees (CSL): about <100> (default {DEFAULT_MISORIENTATION}) "
+                                             "or, with --plane --twist, about the plane normal."),
+    plane: Optional[str] = typer.Option(None, "--plane", help="GB plane (hkl) of another boundary, e.g. 5,5,2: a "
+                                                              "symmetric tilt about --axis (or --twist)."),
+    axis: Optional[str] = typer.Option(None, "--axis", help="Tilt axis ⟂ the plane normal, e.g. 1,-1,0."),
+    twist: bool = typer.Option(False, "--twist", help="With --plane: twist about the plane normal by -m degrees."),
+    potential: Optional[Path] = typer.Option(None, "--potential", help="EAM potential file (eam/alloy or eam/fs); "
+                                                                       "a0 and E_coh computed from it (default: "
+                                                                       "the W Zhou 2004 file)."),
+    element: Optional[str] = typer.Option(None, "--element", help="Element of --potential (default: its only one)."),
     structures: int = typer.Option(300, help="Target number of distinct relaxed structures."),
     out: Path = typer.Option(Path("runs/reference"), "--out", "-o", help="Campaign folder."),
     seed: int = typer.Option(0, help="Master seed: trial i is drawn from (seed, i)."),
@@ -27,12 +37,14 @@ def reference(
                                                     "only them). Default: all reference rows of the database."),
     replicates: Optional[str] = typer.Option(
         None, help="In-plane replications of the CSL cell drawn per trial, e.g. 1x1,1x2,2x1,2x2 "
-                   "(default: every IxJ with edges <= 27 Å and area <= 530 Å²; Σ5: 1..3 x 1..3 as GRIP)."),
+                   "(default: every IxJ with edges <= 27 Å and area <= 530 Å²; Σ5: 1..3 x 1..3 as GRIP; "
+                   "elongated IxJ on small tilt cells)."),
     replicate: Optional[tuple[int, int]] = typer.Option(
         None, help="One fixed supercell I J of the CSL cell for every trial (older form of --replicates)."),
     random_supercells: bool = typer.Option(False, help="With --replicate: draw supercells from 1x1 up to it."),
-    n_fixed: int = typer.Option(8, help="Fixed planes per grain."),
-    n_free: int = typer.Option(8, help="Free planes per grain."),
+    n_fixed: Optional[int] = typer.Option(None, help="Fixed atomic planes per grain (default: 4 a0 of planes, "
+                                                     "8 (002) planes for the <100> twist)."),
+    n_free: Optional[int] = typer.Option(None, help="Free atomic planes per grain (default as --n-fixed)."),
     md_probability: float = typer.Option(0.95, help="Share of trials with an MD anneal (GRIP 0.95); "
                                                     "the others are CG only."),
     md_temperature: tuple[float, float] = typer.Option((1000.0, 2500.0), help="MD temperature range, K "
@@ -50,10 +62,14 @@ def reference(
     list_library: bool = typer.Option(False, "--list", help="Only print the bundled reference library."),
 ):
     """Grand-canonical reference search: random replications, shifts, [n] (insertions and
-    deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped."""
+    deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped.
+
+    The boundary: the <100> twist of -m, or with --plane a symmetric tilt about --axis (or a
+    twist, --twist -m) of any cubic lattice; any EAM potential with --potential/--element."""
     from gbsearch.errors import InputError
     from gbsearch.driver.trials import SearchSettings, parse_replicates
     from gbsearch.driver.reference import run_search
+    from gbsearch.geometry.boundary import boundary_request
 
     if list_library:
         from gbsearch.store.references import library_table
@@ -76,8 +92,15 @@ def reference(
                 if random_supercells else (tuple(replicate),))
     else:
         reps = ()
-    settings = SearchSettings(misorientation=misorientation, replicates=reps, n_fixed=n_fixed,
-                              n_free=n_free, md_probability=md_probability,
+    misorientation, plane, axis = boundary_request(misorientation, plane, axis, twist)
+    if element is not None and potential is None:
+        raise InputError("--element needs --potential FILE (the built-in potential is W only)")
+    record = None
+    if potential is not None:
+        from gbsearch.relaxation.potential import potential_record
+        record = potential_record(potential, element)
+    settings = SearchSettings(misorientation=misorientation, plane=plane, axis=axis, potential=record,
+                              replicates=reps, n_fixed=n_fixed, n_free=n_free, md_probability=md_probability,
                               md_temperatures=tuple(md_temperature), md_steps=tuple(md_steps),
                               insert_probability=insert_probability)
     if cluster is not None and (scheduler or workers):
@@ -94,20 +117,19 @@ def reference(
         if client is not None:      # a SLURM cluster's jobs end with it
             from gbsearch.driver.cluster import close_client
             close_client(client)
-    typer.echo(_report(out, database, misorientation))
+    typer.echo(_report(out, database))
     typer.echo(f"{outcome.trials_run} trials run now; wrote {out / 'table.csv'}, {out / 'gamma_n.png'}, "
                f"{out / 'convergence.png'}")
 
 
-def _report(folder: Path, database: Optional[str] = None, misorientation: Optional[float] = None) -> str:
+def _report(folder: Path, database: Optional[str] = None) -> str:
     """table.csv, gamma_n.png, convergence.png/json and summary.txt (with the convergence
-    verdict) for the search in ``folder``; returns the summary."""
-    import json
-
+    verdict) for the search in ``folder``; returns the summary. The boundary and potential come
+    from the folder's reference_settings.json (without one, N_plane from the stored rows)."""
     from gbsearch.analysis.convergence import write_convergence
     from gbsearch.analysis.report import write_report
+    from gbsearch.driver.reference import search_settings, search_title
     from gbsearch.errors import InputError
-    from gbsearch.geometry.csl import find_twist_csl
     from gbsearch.store.database import DB_NAME
     from gbsearch.store.database import CampaignDB
 
@@ -115,18 +137,15 @@ def _report(folder: Path, database: Optional[str] = None, misorientation: Option
     url = database or folder / DB_NAME
     if database is None and not Path(url).exists():
         raise InputError(f"no search database at {url} (run `gbsearch reference --out {folder}` first)")
-    settings_path = folder / "reference_settings.json"
-    if misorientation is None and settings_path.exists():
-        misorientation = json.loads(settings_path.read_text())["settings"]["misorientation"]
+    settings = search_settings(folder)
     db = CampaignDB(url)
     if db.db.count(source="reference") == 0:
         raise InputError(f"no reference trials in {url}")
-    sigma = find_twist_csl(misorientation).sigma if misorientation is not None else None
-    title = (f"{misorientation}° <100> twist, W (Zhou 2004)" if misorientation is not None
-             else "<100> twist, W (Zhou 2004)")
+    n_plane = settings.boundary.n_plane() if settings is not None else None
+    title = search_title(settings) if settings is not None else "reference search"
     text = write_report(db, folder, title=title)
-    conv = write_convergence(db, folder, sigma=sigma, title=title)
-    text = text + "\n" + conv.summary()
+    conv = write_convergence(db, folder, n_plane=n_plane, title=title)
+    text = f"{title}\n{text}\n{conv.summary()}"
     (folder / "summary.txt").write_text(text + "\n")
     from gbsearch.analysis.html_report import write_html_report
     write_html_report(folder, db)

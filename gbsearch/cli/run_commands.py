@@ -19,6 +19,8 @@ def _opt(name: str, *flags: str, **kw):
 @app.command()
 def run(
     misorientation: Optional[float] = _opt("misorientation", "--misorientation", "-m"),
+    plane: Optional[str] = _opt("plane"),
+    axis: Optional[str] = _opt("axis"),
     candidates: Optional[int] = _opt("candidates", "--candidates", "-n"),
     out: Optional[Path] = _opt("out", "--out", "-o"),
     model: Optional[Path] = _opt("model"),
@@ -37,7 +39,7 @@ def run(
     from gbsearch.driver.campaign import run_campaign
     from gbsearch.driver.config import CampaignConfig
 
-    cfg = CampaignConfig.build(config, misorientation=misorientation, candidates=candidates, out=out,
+    cfg = CampaignConfig.build(config, misorientation=misorientation, plane=plane, axis=axis, candidates=candidates, out=out,
                                model=model, scheduler=scheduler, workers=workers, database=database,
                                seed=seed, nfe=nfe, anneal_temperature=anneal_temperature,
                                anneal_steps=anneal_steps)

@@ -43,14 +43,9 @@ def build(
                                 a0=a0, symbol=symbol)
         text = describe(atoms)
     else:
-        from gbsearch.errors import InputError
+        from gbsearch.geometry.boundary import boundary_request
         from gbsearch.geometry.csl_general import csl_bicrystal, describe_gb, find_gb
-        if plane is None:
-            raise InputError("--axis/--twist need --plane (hkl), e.g. --axis 1,-1,0 --plane 5,5,2")
-        if twist and misorientation is None:
-            raise InputError("--twist needs --misorientation DEGREES (a CSL angle about the plane normal)")
-        if not twist and misorientation is not None:
-            raise InputError("a symmetric tilt's misorientation follows from --plane; drop --misorientation (or add --twist)")
+        misorientation, plane, axis = boundary_request(misorientation, plane, axis, twist)
         geometry = find_gb(plane, axis=axis, twist=twist, angle=misorientation, lattice=lattice,
                            a0=a0, max_edge=max_edge)
         atoms = csl_bicrystal(geometry, replicate=replicate, n_fixed=n_fixed, n_free=n_free,
@@ -117,56 +112,3 @@ def relax(
     if output is not None:
         write(output, out, format="extxyz")
         typer.echo(f"wrote {output}")
-
-
-@app.command("gb-search")
-def gb_search_command(
-    plane: str = typer.Option(..., "--plane", help="GB plane (hkl), e.g. 3,1,0."),
-    axis: Optional[str] = typer.Option(None, "--axis", help="Tilt axis ⟂ the plane normal, e.g. 0,0,1."),
-    twist: bool = typer.Option(False, "--twist", help="Twist about the plane normal by --misorientation."),
-    misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help="Twist angle, degrees (with --twist)."),
-    trials: int = typer.Option(10, "--trials", "-n", help="Number of trials (run serially in this process)."),
-    seed: int = typer.Option(0, help="Master seed: the same seed draws the same trials."),
-    replicates: str = typer.Option("1x1", help="In-plane replications drawn per trial, e.g. 1x1,1x2,1x3."),
-    md_probability: float = typer.Option(0.0, help="Share of trials annealed (NVT) before CG."),
-    md_steps: int = typer.Option(2000, help="MD steps of an anneal."),
-    md_temperature: float = typer.Option(1000.0, help="Anneal temperature, K."),
-    max_edge: float = typer.Option(40.0, "--max-edge", help="Largest in-plane CSL cell edge searched, Å."),
-    potential: Optional[Path] = typer.Option(None, "--potential", help="EAM potential file (default the W Zhou 2004 file)."),
-    element: Optional[str] = typer.Option(None, "--element", help="Element of --potential."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Lowest-γ relaxed structure (extended XYZ)."),
-):
-    """Tiny serial GRIP-style search of a symmetric tilt or twist boundary (no database):
-    prints γ and [n] of every trial, lowest first."""
-    from ase.io import write
-
-    from gbsearch.driver.gb_search import GBSearchSettings, gb_search
-    from gbsearch.driver.trials import parse_replicates
-    from gbsearch.errors import InputError
-    from gbsearch.geometry.csl_general import find_gb
-    from gbsearch.io_utils import writable_path
-    from gbsearch.relaxation.potential import as_potential
-
-    if element is not None and potential is None:
-        raise InputError("--element needs --potential FILE (the built-in potential is W only)")
-    pot = as_potential(potential, element)
-    a0, e_coh = pot.properties()
-    geometry = find_gb(plane, axis=axis, twist=twist, angle=misorientation, lattice=pot.lattice,
-                       a0=a0, max_edge=max_edge)
-    if output is not None:
-        writable_path(output)
-    settings = GBSearchSettings(replicates=parse_replicates(replicates), md_probability=md_probability,
-                                md_steps=md_steps, md_temperature=md_temperature)
-    typer.echo(f"{geometry.label}: {pot.element} ({pot.lattice}) a0 {a0:.5f} Å, E_coh {e_coh:.5f} eV/atom")
-    results = gb_search(geometry, trials, seed=seed, settings=settings, potential=pot)
-    for t in results:
-        rep = "x".join(str(v) for v in t.replicate)
-        if t.status == "ok":
-            typer.echo(f"trial {t.index:4d}  {rep:5s} del {t.n_delete} ins {t.n_insert} md {int(t.md)}  "
-                       f"gamma {t.gamma_J_m2:.5f} J/m^2  [n] {t.n_frac:.4f}  ({t.wall_s:.2f} s)")
-        else:
-            typer.echo(f"trial {t.index:4d}  failed: {t.error}")
-    best = results[0]
-    if output is not None and best.status == "ok":
-        write(output, best.atoms, format="extxyz")
-        typer.echo(f"wrote {output} (trial {best.index}, gamma {best.gamma_J_m2:.5f} J/m^2)")

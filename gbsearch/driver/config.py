@@ -28,6 +28,12 @@ class CampaignConfig:
     applies (e.g. ``out`` → ``runs/run-ANGLE``, ``model`` → the bundled model of the boundary,
     ``relax_*`` → :class:`~gbsearch.relaxation.engine.RelaxSettings`' values)."""
     misorientation: float = _setting(DEFAULT_MISORIENTATION, "twist angle about <100>, degrees (a CSL angle)", (int, float))
+    # Other boundaries (issue #19) have reference searches (`gbsearch reference --plane`) but no
+    # model: a campaign asked for one stops with one line saying so.
+    plane: str | None = _setting(None, "GB plane (hkl) of another boundary: refused, the model covers "
+                                       "<100> twist only", (str, list, tuple))
+    axis: str | None = _setting(None, "tilt axis of another boundary: refused, the model covers <100> twist only",
+                                (str, list, tuple))
     candidates: int = _setting(12, "in-painted candidates to generate and relax", (int,), 1)
     seed: int = _setting(0, "seed of candidate generation: candidate i depends on (seed, i) only", (int,), 0)
     # DPM-Solver-3 steps per candidate. SPEC §4 samples with 60; on the full Σ5 model 20 gave
@@ -73,6 +79,11 @@ class CampaignConfig:
             raise InputError("set either scheduler or cluster, not both")
         if self.database is not None:
             object.__setattr__(self, "database", str(self.database))
+        if self.plane is not None or self.axis is not None:
+            asked = " ".join(f"--{k} {v if isinstance(v, str) else ','.join(map(str, v))}"
+                             for k, v in (("plane", self.plane), ("axis", self.axis)) if v is not None)
+            raise InputError(f"the diffusion model covers <100> twist boundaries only (-m ANGLE), not {asked}; "
+                             f"`gbsearch reference {asked}` runs the reference search of that boundary")
         object.__setattr__(self, "boundary", find_twist_csl(self.misorientation))
 
     # -- construction -----------------------------------------------------------------------

@@ -4,7 +4,11 @@ Draws trials, runs them on Dask workers, writes each result to the campaign data
 arrives, and stops at the target number of distinct relaxed structures (with
 ``until_converged``: and once the search is converged, :mod:`gbsearch.analysis.convergence`).
 Re-running the same command resumes: finished trials are skipped, the target counts what is
-already stored.
+already stored. Any boundary and EAM potential of :class:`~gbsearch.driver.trials.SearchSettings`
+(issue #19): the settings, with the potential's file, element, a0 and E_coh, are kept in
+``reference_settings.json`` and a resumed search must match them; every row names the boundary
+and the potential in its key-value pairs (``boundary``, ``potential``, ``element``, ``a0_A``,
+``e_coh_eV``).
 """
 from __future__ import annotations
 
@@ -14,14 +18,15 @@ import shlex
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from gbsearch.provenance import git_commit
 from gbsearch.store.database import DB_NAME, CampaignDB
 from gbsearch.errors import GBSearchError
-from gbsearch.driver.trials import SearchSettings, TrialSpec, draw_trial, run_trial
+from gbsearch.driver.trials import SearchSettings, TrialSpec, draw_trial, run_trial, settings_differences, \
+    settings_from_dict
 from gbsearch.io_utils import writable_dir
 
 SOURCE = "reference"
@@ -57,16 +62,19 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
     from distributed import as_completed
     from tqdm.auto import tqdm
 
+    # The potential is computed (a0, E_coh) and recorded before anything is written.
+    settings = settings.with_potential()
     out = writable_dir(out_dir)
     db = CampaignDB(database or out / DB_NAME)
     _write_settings(out, settings, seed, structures)
     spec_fn = spec_fn or (lambda i: draw_trial(settings, seed, i))
+    row_keys = {"boundary": settings.boundary.name, **settings.potential.key_value_pairs()}
     done = db.done_trials(SOURCE, search)
     known = db.known(SOURCE, search)
     counts = {s: db.count(SOURCE, s, search) for s in ("ok", "failed", "duplicate")}
     max_trials = max_trials or 20 * structures
     ran = 0
-    tracker = _ConvergenceTracker(db, settings.misorientation, search) if until_converged else None
+    tracker = _ConvergenceTracker(db, settings.boundary.n_plane(), search) if until_converged else None
 
     def satisfied() -> bool:
         return counts["ok"] >= structures and (tracker is None or tracker.converged())
@@ -113,7 +121,7 @@ def run_search(out_dir: str | Path, structures: int, settings: SearchSettings = 
                 result = {"spec": spec.as_dict(), "status": "failed",
                           "error": f"worker failure: {type(exc).__name__}: {exc}"}
             if not satisfied():
-                row_id, status = db.record(SOURCE, spec.index, result, known, search)
+                row_id, status = db.record(SOURCE, spec.index, result, known, search, extra=row_keys)
                 counts[status] += 1
                 ran += 1
                 if tracker is not None:
@@ -153,10 +161,9 @@ class _ConvergenceTracker:
     """The search's rows in memory (id, trial, status, [n], γ, replicate), so that
     convergence can be checked after every trial without re-reading the database."""
 
-    def __init__(self, db: CampaignDB, misorientation: float, search: str | None = None):
+    def __init__(self, db: CampaignDB, n_plane: int, search: str | None = None):
         from gbsearch.analysis.report import campaign_table
-        from gbsearch.geometry.csl import find_twist_csl
-        self.sigma = find_twist_csl(misorientation).sigma
+        self.n_plane = n_plane
         df = campaign_table(db)
         cols = ["id", "trial", "status", "n_frac", "gamma_J_m2", "p_replicate"]
         df = df[df.source == SOURCE] if len(df) else df
@@ -180,32 +187,58 @@ class _ConvergenceTracker:
             df = pd.DataFrame(self.rows, columns=["id", "trial", "status", "n_frac", "gamma_J_m2", "p_replicate"])
             df["n_frac"] = df.n_frac.astype(float)
             df["gamma_J_m2"] = df.gamma_J_m2.astype(float)
-            self._cached = convergence_from_table(df, self.sigma).converged
+            self._cached = convergence_from_table(df, self.n_plane).converged
         return self._cached
 
 
 def _write_settings(out: Path, settings: SearchSettings, seed: int, structures: int) -> None:
-    """Keep the search's settings next to its database; a resumed search must match them."""
+    """Keep the search's settings next to its database; a resumed search must match them.
+
+    ``settings`` has its potential recorded. A folder written before issue #19 has no plane,
+    axis or potential in its settings: it was a <100> twist with the built-in W file, which is
+    what :func:`settings_from_dict` and :meth:`SearchSettings.with_potential` read it as."""
     path = out / "reference_settings.json"
-    current = {"settings": json.loads(json.dumps(asdict(settings))), "seed": seed}
     if path.exists():
         stored = json.loads(path.read_text())
-        if {k: stored.get(k) for k in current} != current:
-            old = "algorithm" not in stored.get("settings", {})
-            raise GBSearchError(f"{out} holds a search with other settings ({path}"
+        old = "algorithm" not in stored.get("settings", {})
+        try:
+            differ = settings_differences(settings_from_dict(stored["settings"]).with_potential(), settings)
+        except (GBSearchError, KeyError, TypeError) as exc:
+            differ = [f"unreadable settings ({type(exc).__name__}: {exc})"]
+        if stored.get("seed") != seed:
+            differ.append(f"seed: {stored.get('seed')} vs {seed}")
+        if differ:
+            raise GBSearchError(f"{out} holds a search with other settings ({path}: "
+                                + "; ".join(d[:200] for d in differ[:4]) + (", ..." if len(differ) > 4 else "")
                                 + ("; drawn by the trial algorithm before issue #15, which new "
                                    "searches no longer use" if old else "")
                                 + "); use another --out or the same options")
     else:
-        stored = {**current, "structures": structures}
+        stored = {"settings": settings.to_dict(), "seed": seed, "structures": structures}
     # Provenance for bundling (scripts/bundle_reference.py): every start or resume of the
     # search with its command line and the code's commit; not compared on resume.
     stored.setdefault("runs", []).append({"argv": _command_line(), "commit": git_commit(short=True, mark_dirty=True),
                                           "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                          "structures": structures})
+                                          "structures": structures,
+                                          "potential_path": settings.potential.path})
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(stored, indent=2))
     tmp.replace(path)
+
+
+def search_settings(folder: str | Path) -> SearchSettings | None:
+    """The settings of the search in ``folder`` (its reference_settings.json), None without one."""
+    path = Path(folder) / "reference_settings.json"
+    if not path.is_file():
+        return None
+    return settings_from_dict(json.loads(path.read_text())["settings"])
+
+
+def search_title(settings: SearchSettings) -> str:
+    """"Σ27 (552)[1-10] symmetric tilt 31.59°, W (W_Zhou2004.eam.alloy)": plots and reports."""
+    from gbsearch.relaxation.potential import POTENTIAL_FILENAME
+    file = settings.potential.file if settings.potential is not None else POTENTIAL_FILENAME
+    return f"{settings.boundary.name}, {settings.symbol} ({file})"
 
 
 def _command_line() -> str:

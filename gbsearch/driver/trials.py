@@ -12,9 +12,10 @@ One trial (``algorithm`` 2, issue #15):
   cells get fewer, see there);
 * in-plane shift of the upper grain, uniform over the 1×1 CSL cell (GRIP likewise);
 * composition: with probability ``insert_probability`` *insert* k ∈ 1..N_plane−1 atoms
-  ([n] = k/N_plane), otherwise *delete* k ∈ 0..N_plane−1 atoms of the bottom (002) plane of
-  the upper grain ([n] = (N_plane−k)/N_plane mod 1; GRIP only deletes). Both reach every
-  [n] value, from the two sides;
+  ([n] = k/N_plane) on sites of the atomic plane that would continue either grain, otherwise
+  *delete* k ∈ 0..N_plane−1 atoms of the bottom atomic plane of the upper grain ([n] =
+  (N_plane−k)/N_plane mod 1; GRIP only deletes). Both reach every [n] value, from the two
+  sides (a cell of N_plane 1 can only delete none);
 * uniform random displacements of up to ``perturbation`` Å of the free atoms within 10 Å of
   the GB;
 * with probability ``md_probability`` (GRIP 0.95) an MD anneal at a temperature drawn on
@@ -22,25 +23,34 @@ One trial (``algorithm`` 2, issue #15):
   log-uniformly in ``md_steps`` (GRIP 5,000–300,000 steps of 2 fs); otherwise CG only;
 * CG relaxation; γ (J/m², per area, so all replications compare directly) and [n].
 
+The boundary (issue #19) is any :class:`~gbsearch.geometry.boundary.Boundary`: the <100> twist
+of ``misorientation`` (the library's boundaries, built by ``twist_bicrystal``) or, with
+``plane``, a symmetric tilt about ``axis`` or a twist about the plane normal (built by
+``csl_bicrystal``), with any EAM potential (``potential``: a0 for the builder, E_coh for γ,
+the file for the relaxation). The <100> twist with the built-in W file draws and builds
+exactly the trials it drew before.
+
 ``algorithm`` 1 is the search before issue #15 (deletions from either GB-adjacent plane,
 insertions at random points of the gap); it is kept so that the bundled Σ5 search's
-settings still draw the trials they drew.
+settings still draw the trials they drew (<100> twist only).
 """
 from __future__ import annotations
 
 import math
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from ase import Atoms
 
 from gbsearch.errors import InputError
-from gbsearch.geometry.bicrystal import (A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, UPPER_REGIONS,
-                                         twist_bicrystal)
-from gbsearch.geometry.csl import DEFAULT_MISORIENTATION, find_twist_csl, twist_frame
+from gbsearch.geometry.bicrystal import A0_W, FIXED_REGIONS, FREE_LOWER, FREE_UPPER, SYMBOL, UPPER_REGIONS
+from gbsearch.geometry.boundary import Boundary, resolve_boundary
+from gbsearch.geometry.csl import DEFAULT_MISORIENTATION, as_boundary, find_twist_csl, twist_frame
+from gbsearch.geometry.csl_general import parse_direction
 from gbsearch.geometry.periodic import minimum_image
+from gbsearch.relaxation.potential import PotentialRecord
 
 ALGORITHM = 2                 # trial-drawing version written into new searches' settings
 
@@ -50,30 +60,31 @@ ALGORITHM = 2                 # trial-drawing version written into new searches'
 # 8 + 8 planes per grain). For the six library boundaries that gives
 #   Σ5 (7.08 Å): 1..3 × 1..3 (GRIP's set);   Σ13 (11.41 Å): 1..2 × 1..2;
 #   Σ17 (13.05 Å): 1×1, 1×2, 2×1;            Σ25, Σ37, Σ41 (15.8–20.3 Å): 1×1 only.
+# The same rule on the small rectangular tilt cells (issue #19) gives elongated cells, as GRIP
+# uses them: W Σ27(552)[1-10] (4.48 × 8.22 Å) 1..6 × 1..3 without 6×3 (16 cells, N_plane
+# 1..12); Cu Σ5(210)[001] (3.61 × 8.08 Å) 1..7 × 1..3 without 7×3 (20 cells, N_plane 2..36).
 MAX_REPLICATE_EDGE = 27.0     # Å
 MAX_REPLICATE_AREA = 530.0    # Å²
 
-# Insertion trials open the gap by one (002) spacing plus this much (Å) and put the new atoms
-# on sites of the plane that would continue either grain: every inserted atom is then ≥ 2 Å
-# from every other atom (its own grain's neighbours at 2.74 Å, the facing grain at ≥ 2.38 Å).
+# Insertion trials open the gap by one atomic plane spacing plus this much (Å) and put the new
+# atoms on sites of the plane that would continue either grain, kept ≥ INSERT_MIN_DISTANCE
+# from every other atom where the sites allow. For the <100> twist every inserted atom is then
+# ≥ 2 Å from all others (its own grain's neighbours at 2.74 Å, the facing grain at ≥ 2.38 Å);
+# on planes of small spacing (tilt) the fallback can leave closer pairs, which relax() merges.
 INSERT_EXTRA_GAP = 0.5        # Å
 INSERT_MIN_DISTANCE = 2.0     # Å
 
 
-def csl_edge(misorientation: float) -> float:
-    """Edge (Å) of the square 1×1 CSL cell of the <100> twist boundary."""
-    return twist_frame(find_twist_csl(misorientation))[0] * A0_W
-
-
-def default_replicates(misorientation: float, max_edge: float = MAX_REPLICATE_EDGE,
+def default_replicates(boundary: "Boundary | float", a0: float = A0_W, max_edge: float = MAX_REPLICATE_EDGE,
                        max_area: float = MAX_REPLICATE_AREA) -> tuple:
-    """In-plane replications (i, j) of the CSL cell drawn per trial by default: all with
-    i·L ≤ ``max_edge`` and j·L ≤ ``max_edge`` (Å) and i·j·L² ≤ ``max_area`` (Å²), L the
-    1×1 CSL edge; always at least 1×1."""
-    edge = csl_edge(misorientation)
-    n_max = max(1, int(max_edge // edge))
-    reps = [(i, j) for i in range(1, n_max + 1) for j in range(1, n_max + 1)
-            if i * j * edge * edge <= max_area]
+    """In-plane replications (i, j) of the 1×1 cell drawn per trial by default: all with
+    i·Lx ≤ ``max_edge`` and j·Ly ≤ ``max_edge`` (Å) and i·j·Lx·Ly ≤ ``max_area`` (Å²), Lx, Ly
+    the 1×1 cell's edges for lattice constant ``a0``; always at least 1×1. ``boundary``: a
+    :class:`~gbsearch.geometry.boundary.Boundary` or a <100> twist angle in degrees."""
+    b = as_boundary(boundary) if isinstance(boundary, (int, float)) else boundary
+    ex, ey = b.edges(a0)
+    nx, ny = max(1, int(max_edge // ex)), max(1, int(max_edge // ey))
+    reps = [(i, j) for i in range(1, nx + 1) for j in range(1, ny + 1) if i * j * ex * ey <= max_area]
     return tuple(reps) or ((1, 1),)
 
 
@@ -100,10 +111,20 @@ def replicate_label(rep) -> str:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """What varies between trials and how (GRIP's published values where affordable).
+    """The boundary, the potential, and what varies between trials and how (GRIP's published
+    values where affordable).
 
-    replicates: in-plane supercells (i, j) of the CSL cell drawn uniformly per trial; empty
+    misorientation: twist angle in degrees: about <100> without ``plane`` (None: the default
+        boundary, :data:`DEFAULT_MISORIENTATION`), about the plane normal with ``plane``; None
+        with ``plane``: a symmetric tilt (its angle follows from the plane).
+    plane, axis: GB plane (hkl) and tilt axis of a general boundary (see
+        :func:`~gbsearch.geometry.boundary.resolve_boundary`); None: the <100> twist.
+    potential: the EAM potential (a :class:`PotentialRecord`); None: the built-in W file
+        (:meth:`with_potential` records it).
+    replicates: in-plane supercells (i, j) of the 1×1 cell drawn uniformly per trial; empty
         (the default) means :func:`default_replicates` of the boundary.
+    n_fixed, n_free: atomic planes per grain held fixed / free; None (the default): the
+        boundary's default thickness, 4 a0 (8 (002) planes for the <100> twist).
     gap: Å added between the grains before relaxation (GRIP 0.3).
     perturbation: Å, largest random displacement of the free atoms near the GB (GRIP 0.3).
     md_probability: share of trials with MD before CG (GRIP 0.95; the rest are CG only).
@@ -112,10 +133,10 @@ class SearchSettings:
     insert_probability: share of trials that insert atoms instead of deleting them.
     algorithm: trial-drawing version (see the module docstring).
     """
-    misorientation: float = DEFAULT_MISORIENTATION
+    misorientation: float | None = None
     replicates: tuple = ()
-    n_fixed: int = 8
-    n_free: int = 8
+    n_fixed: int | None = None
+    n_free: int | None = None
     gap: float = 0.3
     perturbation: float = 0.3
     md_probability: float = 0.95
@@ -123,14 +144,38 @@ class SearchSettings:
     md_steps: tuple = (5000, 300_000)
     insert_probability: float = 0.5
     algorithm: int = ALGORITHM
+    plane: tuple | None = None
+    axis: tuple | None = None
+    potential: PotentialRecord | None = None
 
     def __post_init__(self):
-        find_twist_csl(self.misorientation)          # a clear error for a non-CSL angle
+        for key in ("plane", "axis"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, parse_direction(getattr(self, key)))
+        if self.plane is None and self.misorientation is None:
+            object.__setattr__(self, "misorientation", DEFAULT_MISORIENTATION)
+        if isinstance(self.potential, dict):          # its JSON form
+            object.__setattr__(self, "potential", PotentialRecord(**self.potential))
+        # The boundary (clear errors for a non-CSL request or a lattice the potential lacks),
+        # resolved once: every trial drawn from these settings carries it.
+        lattice = self.potential.lattice if self.potential is not None else "bcc"
+        object.__setattr__(self, "_boundary", resolve_boundary(self.misorientation, self.plane, self.axis,
+                                                               lattice=lattice, a0=self.a0))
+        for key in ("n_fixed", "n_free"):
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, self.boundary.default_planes(self.a0))
         reps = tuple(tuple(int(v) for v in r) for r in self.replicates) \
-            or default_replicates(self.misorientation)
+            or default_replicates(self.boundary, self.a0)
         if any(len(r) != 2 or min(r) < 1 for r in reps):
             raise InputError(f"replicates must be pairs of positive integers, got {self.replicates}")
         object.__setattr__(self, "replicates", reps)
+        if min(self.n_fixed, self.n_free) < 1:
+            raise InputError(f"n_fixed and n_free must be at least 1 plane each, got {self.n_fixed} {self.n_free}")
+        period = self.boundary.planes_per_period
+        if self.insert_probability > 0 and self.n_fixed + self.n_free < period:
+            raise InputError(f"insertion trials take their sites from the plane one period ({period} planes) "
+                             f"below the GB: {self.boundary.name} needs n_fixed + n_free >= {period}, got "
+                             f"{self.n_fixed} + {self.n_free} (or set insert_probability 0)")
         if not 0.0 <= self.md_probability <= 1.0:
             raise InputError(f"md_probability must be in [0, 1], got {self.md_probability}")
         if not 0.0 <= self.insert_probability <= 1.0:
@@ -144,6 +189,53 @@ class SearchSettings:
                              f"between them, got {t_lo} {t_hi}")
         if self.algorithm not in (1, 2):
             raise InputError(f"unknown trial algorithm {self.algorithm}")
+        if self.algorithm == 1 and self.plane is not None:
+            raise InputError("trial algorithm 1 (before issue #15) draws <100> twist trials only")
+
+    @property
+    def boundary(self) -> Boundary:
+        """The boundary searched (a :class:`~gbsearch.geometry.boundary.Boundary`)."""
+        return self._boundary
+
+    @property
+    def a0(self) -> float:
+        """Lattice constant (Å) the slabs are built with: the potential's."""
+        return _material(self.potential)[0]
+
+    @property
+    def symbol(self) -> str:
+        return _material(self.potential)[1]
+
+    def with_potential(self) -> "SearchSettings":
+        """These settings with their potential recorded: the built-in W file's
+        :class:`PotentialRecord` (LAMMPS computes its E_coh) when none was given."""
+        if self.potential is not None:
+            return self
+        from gbsearch.relaxation.potential import potential_record
+        return replace(self, potential=potential_record())
+
+    def to_dict(self) -> dict:
+        """The JSON form (:func:`settings_from_dict` reads it back)."""
+        import json
+        return json.loads(json.dumps(asdict(self)))
+
+
+def _material(potential: PotentialRecord | None) -> tuple[float, str]:
+    """(a0 in Å, element) slabs are built with: the potential's, or the built-in W file's."""
+    return (potential.a0, potential.element) if potential is not None else (A0_W, SYMBOL)
+
+
+def settings_differences(stored: SearchSettings, current: SearchSettings) -> list[str]:
+    """How ``current`` differs from ``stored`` (both with their potential recorded), as
+    "name: stored vs current" texts; empty when a search with ``stored`` may resume with
+    ``current`` (the potential file may lie elsewhere, its contents and values must agree)."""
+    a, b = stored.to_dict(), current.to_dict()
+    out = [f"{k}: {a[k]} vs {b[k]}" for k in a if k != "potential" and a[k] != b[k]]
+    if (stored.potential is None) != (current.potential is None):
+        out.append(f"potential: {stored.potential} vs {current.potential}")
+    elif stored.potential is not None:
+        out += [f"potential {d}" for d in stored.potential.differences(current.potential)]
+    return out
 
 
 # Values that reproduce a search whose settings JSON predates a field (issue #15 added
@@ -155,7 +247,7 @@ LEGACY_SETTINGS = {"algorithm": 1, "insert_probability": 0.0}
 class TrialSpec:
     index: int
     seed: int
-    misorientation: float
+    misorientation: float | None    # the settings' angle (None: a symmetric tilt)
     replicate: tuple
     n_fixed: int
     n_free: int
@@ -169,18 +261,27 @@ class TrialSpec:
     md_seed: int = 1
     structure_seed: int = 0      # deletions, insertions and perturbations
     algorithm: int = ALGORITHM
+    boundary: Boundary | None = None             # None: the <100> twist of misorientation
+    potential: PotentialRecord | None = None     # None: the built-in W file
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        """The trial's parameters (rows' ``data["spec"]`` and ``p_*`` key-value pairs); the
+        boundary and the potential are recorded by the search in their own keys."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("boundary", "potential")}
         d["replicate"] = replicate_label(self.replicate)
-        d["shift_x"], d["shift_y"] = self.shift
+        d["shift_x"], d["shift_y"] = (float(v) for v in self.shift)
         del d["shift"]
         return d
+
+    @property
+    def slab_boundary(self) -> Boundary:
+        return self.boundary if self.boundary is not None else as_boundary(self.misorientation)
 
 
 def settings_from_dict(d: dict) -> SearchSettings:
     """SearchSettings from its JSON form (lists back to tuples; keys missing from an older
-    search's JSON get the values that search used, :data:`LEGACY_SETTINGS`)."""
+    search's JSON get the values that search used, :data:`LEGACY_SETTINGS`; searches before
+    issue #19 have no plane, axis or potential: the <100> twist with the built-in W file)."""
     d = {**LEGACY_SETTINGS, **d}
     names = {f.name for f in fields(SearchSettings)}
     unknown = set(d) - names
@@ -197,12 +298,13 @@ def draw_trial(settings: SearchSettings, seed: int, index: int) -> TrialSpec:
     if settings.algorithm == 1:
         return _draw_trial_v1(settings, seed, index)
     rng = np.random.default_rng([seed, index])
-    csl = find_twist_csl(settings.misorientation)
-    edge = twist_frame(csl)[0] * A0_W
+    boundary = settings.boundary
+    edges = np.array(boundary.edges(settings.a0))
     replicate = tuple(settings.replicates[rng.integers(len(settings.replicates))])
-    n_plane = csl.sigma * replicate[0] * replicate[1]
-    shift = tuple(float(v) for v in rng.uniform(0, edge, 2))     # over the 1x1 cell, as GRIP
-    insert = bool(rng.random() < settings.insert_probability)
+    n_plane = boundary.n_plane(replicate)
+    shift = tuple(float(v) for v in rng.uniform(0, edges))       # over the 1x1 cell, as GRIP
+    # A cell of one atom per plane has nothing to insert below a whole plane: delete none.
+    insert = bool(rng.random() < settings.insert_probability) and n_plane > 1
     k = int(rng.integers(1, n_plane)) if insert else int(rng.integers(n_plane))
     md = bool(rng.random() < settings.md_probability)
     t_lo, t_hi = settings.md_temperatures
@@ -215,7 +317,7 @@ def draw_trial(settings: SearchSettings, seed: int, index: int) -> TrialSpec:
                      n_insert=k if insert else 0, perturbation=settings.perturbation,
                      md_temperature=float(temperature) if md else 0.0, md_steps=steps if md else 0,
                      md_seed=int(rng.integers(1, 900_000)), structure_seed=int(rng.integers(2**31)),
-                     algorithm=2)
+                     algorithm=2, boundary=boundary, potential=settings.potential)
 
 
 def _draw_trial_v1(settings: SearchSettings, seed: int, index: int) -> TrialSpec:
@@ -238,7 +340,7 @@ def _draw_trial_v1(settings: SearchSettings, seed: int, index: int) -> TrialSpec
                      n_delete=0 if insert else k, n_insert=k if insert else 0,
                      perturbation=settings.perturbation, md_temperature=float(temperature),
                      md_steps=steps, md_seed=int(rng.integers(1, 900_000)),
-                     structure_seed=int(rng.integers(2**31)), algorithm=1)
+                     structure_seed=int(rng.integers(2**31)), algorithm=1, potential=settings.potential)
 
 
 def _plane_of(atoms: Atoms, mask: np.ndarray, which: str) -> np.ndarray:
@@ -259,11 +361,13 @@ def _gb_adjacent(atoms: Atoms) -> np.ndarray:
 def trial_structure(spec: TrialSpec) -> Atoms:
     """The unrelaxed, perturbed slab of a trial (regions and GB metadata in ``info``)."""
     rng = np.random.default_rng(spec.structure_seed)
+    boundary = spec.slab_boundary
+    a0, symbol = _material(spec.potential)
     extra = 0.0
     if spec.algorithm >= 2 and spec.n_insert:
-        extra = A0_W / 2.0 + INSERT_EXTRA_GAP      # room for a partial (002) plane
-    atoms = twist_bicrystal(spec.misorientation, replicate=spec.replicate, n_fixed=spec.n_fixed,
-                            n_free=spec.n_free, shift=spec.shift, gap=spec.gap + extra)
+        extra = boundary.plane_spacing(a0) + INSERT_EXTRA_GAP      # room for a partial plane
+    atoms = boundary.slab(replicate=spec.replicate, n_fixed=spec.n_fixed, n_free=spec.n_free, shift=spec.shift,
+                          gap=spec.gap + extra, a0=a0, symbol=symbol)
     if spec.algorithm == 1:
         if spec.n_delete:
             del atoms[rng.choice(_gb_adjacent(atoms), spec.n_delete, replace=False)]
@@ -276,7 +380,7 @@ def trial_structure(spec: TrialSpec) -> Atoms:
                 raise InputError(f"cannot delete {spec.n_delete} atoms from a plane of {len(bottom)}")
             del atoms[rng.choice(bottom, spec.n_delete, replace=False)]
         if spec.n_insert:
-            insert_partial_plane(atoms, spec.n_insert, rng)
+            insert_partial_plane(atoms, spec.n_insert, rng, boundary.planes_per_period)
     free = ~np.isin(atoms.arrays["region"], FIXED_REGIONS)
     near = free & (np.abs(atoms.positions[:, 2] - atoms.info["gb_z"]) < 10.0)
     atoms.positions[near] += rng.uniform(-spec.perturbation, spec.perturbation, (near.sum(), 3))
@@ -284,16 +388,23 @@ def trial_structure(spec: TrialSpec) -> Atoms:
     return atoms
 
 
-def insert_partial_plane(atoms: Atoms, k: int, rng: np.random.Generator,
-                         min_distance: float = INSERT_MIN_DISTANCE) -> None:
-    """Add ``k`` free atoms in the (widened) GB gap, in place.
+def _plane_levels(atoms: Atoms, mask: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    """Heights (Å) of the atomic planes among ``mask`` of an unperturbed slab, bottom to top."""
+    z = np.sort(atoms.positions[mask, 2])
+    return z[np.concatenate([[True], np.diff(z) > tol])]
 
-    Candidate sites are those of the (002) plane that would continue the lower grain (one
+
+def insert_partial_plane(atoms: Atoms, k: int, rng: np.random.Generator, planes_per_period: int = 2,
+                         min_distance: float = INSERT_MIN_DISTANCE) -> None:
+    """Add ``k`` free atoms in the (widened) GB gap of an unperturbed slab, in place.
+
+    Candidate sites are those of the atomic plane that would continue the lower grain (one
     plane spacing above its top plane) and of the plane that would continue the upper grain
-    (one spacing below its bottom plane). Sites are taken in random order and kept when
-    ≥ ``min_distance`` Å from every atom (periodic in x, y); if that leaves fewer than k, the
-    k sites come from one grain's plane only, which always fits (k < N_plane, neighbours
-    ≥ 2.38 Å away when the gap was opened by :data:`INSERT_EXTRA_GAP`).
+    (one spacing below its bottom plane): a plane ``planes_per_period`` planes away from that
+    position has its in-plane sites (2 for BCC (002)). Sites are taken in random order and kept
+    when ≥ ``min_distance`` Å from every atom (periodic in x, y); if that leaves fewer than k,
+    the k sites come from one grain's plane only (for the <100> twist that always fits: k <
+    N_plane, neighbours ≥ 2.38 Å away when the gap was opened by :data:`INSERT_EXTRA_GAP`).
     """
     region = atoms.arrays["region"]
     pos = atoms.positions
@@ -301,17 +412,19 @@ def insert_partial_plane(atoms: Atoms, k: int, rng: np.random.Generator,
     d = float(atoms.info["plane_spacing"])
     lower = ~np.isin(region, UPPER_REGIONS)
     upper = ~lower
-    # The plane two below a grain's top has the in-plane sites of the one above its top (BCC
-    # (002) planes alternate), likewise for the upper grain's bottom.
-    lower_top = pos[_plane_of(atoms, lower, "max"), 2][0]
-    upper_bottom = pos[_plane_of(atoms, upper, "min"), 2][0]
-    below = _plane_of(atoms, lower & (pos[:, 2] < lower_top - 0.5 * d), "max")
-    above = _plane_of(atoms, upper & (pos[:, 2] > upper_bottom + 0.5 * d), "min")
-    cand_lower = np.column_stack([pos[below, :2], np.full(len(below), lower_top + d)])
-    cand_upper = np.column_stack([pos[above, :2], np.full(len(above), upper_bottom - d)])
+    low_z, up_z = _plane_levels(atoms, lower), _plane_levels(atoms, upper)
     n_plane = int(atoms.info["n_plane"])
-    if not 0 < k < n_plane or len(cand_lower) != n_plane or len(cand_upper) != n_plane:
-        raise InputError(f"cannot insert {k} atoms into a GB of {n_plane} sites per plane")
+    if not 0 < k < n_plane or min(len(low_z), len(up_z)) < planes_per_period:
+        raise InputError(f"cannot insert {k} atoms into a GB of {n_plane} sites per plane"
+                         + (f" (grains of {len(low_z)} and {len(up_z)} planes, one period is "
+                            f"{planes_per_period})" if 0 < k < n_plane else ""))
+    below = np.flatnonzero(lower & np.isclose(pos[:, 2], low_z[-planes_per_period], atol=1e-3))
+    above = np.flatnonzero(upper & np.isclose(pos[:, 2], up_z[planes_per_period - 1], atol=1e-3))
+    cand_lower = np.column_stack([pos[below, :2], np.full(len(below), low_z[-1] + d)])
+    cand_upper = np.column_stack([pos[above, :2], np.full(len(above), up_z[0] - d)])
+    if len(cand_lower) != n_plane or len(cand_upper) != n_plane:
+        raise InputError(f"cannot insert {k} atoms into a GB of {n_plane} sites per plane "
+                         f"(continuation planes of {len(cand_lower)} and {len(cand_upper)} sites)")
 
     def far(p, others):
         if len(others) == 0:
@@ -334,7 +447,8 @@ def insert_partial_plane(atoms: Atoms, k: int, rng: np.random.Generator,
         plane = (cand_lower, cand_upper)[side]
         chosen = list(plane[rng.choice(n_plane, k, replace=False)])
         codes = [(FREE_LOWER, FREE_UPPER)[side]] * k
-    atoms.extend(Atoms("W" * k, positions=np.array(chosen)))
+    symbol = atoms.get_chemical_symbols()[0]
+    atoms.extend(Atoms(symbol * k, positions=np.array(chosen)))
     atoms.arrays["region"] = np.concatenate([region, codes]).astype(np.int32)
 
 
@@ -387,7 +501,8 @@ def run_trial(spec: TrialSpec) -> dict:
         record["atoms"] = atoms
         anneal = (AnnealSettings(spec.md_temperature, spec.md_steps, seed=spec.md_seed)
                   if spec.md_steps > 0 else None)
-        out = relax(atoms, anneal=anneal)
+        out = relax(atoms, anneal=anneal,
+                    potential=spec.potential.potential() if spec.potential is not None else None)
         record.update(atoms=out, status="ok")
     except Exception as exc:  # any failure of one trial is recorded; the search goes on
         record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]

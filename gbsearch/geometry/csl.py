@@ -42,6 +42,38 @@ class TwistCSL:
         """Atoms per (002) plane of the ``replicate`` supercell of the CSL cell."""
         return self.sigma * int(replicate[0]) * int(replicate[1])
 
+    # -- the search's view of a boundary (gbsearch.geometry.boundary.Boundary) --------------
+    kind = "twist"
+    lattice = "bcc"               # twist_bicrystal stacks BCC (002) planes
+    planes_per_period = 2         # (002) planes alternate corner / body-centre sites
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} <100> twist"
+
+    @property
+    def misorientation_deg(self) -> float:
+        return self.angle_deg
+
+    def edges(self, a0: float) -> tuple[float, float]:
+        return self.edge(a0), self.edge(a0)
+
+    def plane_spacing(self, a0: float) -> float:
+        return a0 / 2.0
+
+    def default_planes(self, a0: float) -> int:
+        from gbsearch.geometry.boundary import grain_planes
+        return grain_planes(0.5)
+
+    def slab(self, replicate=(1, 1), n_fixed: int = 8, n_free: int = 8, shift=(0.0, 0.0), gap: float = 0.0,
+             a0: float | None = None, symbol: str | None = None):
+        """:func:`gbsearch.geometry.bicrystal.twist_bicrystal` of this boundary."""
+        from gbsearch.geometry.bicrystal import twist_bicrystal
+        from gbsearch.geometry.material import TUNGSTEN
+        return twist_bicrystal(self, replicate=replicate, n_fixed=n_fixed, n_free=n_free, shift=shift, gap=gap,
+                               a0=TUNGSTEN.a0 if a0 is None else a0,
+                               symbol=TUNGSTEN.symbol if symbol is None else symbol)
+
 
 def as_boundary(boundary: "TwistCSL | float") -> TwistCSL:
     """The boundary itself, or the CSL twist boundary of a misorientation in degrees (the one

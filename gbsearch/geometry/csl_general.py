@@ -46,12 +46,12 @@ from ase import Atoms
 
 from gbsearch.errors import InputError
 from gbsearch.geometry.bicrystal import FIXED_LOWER, FIXED_UPPER, FREE_LOWER, FREE_UPPER, slab_info
+from gbsearch.geometry.boundary import grain_planes
 from gbsearch.geometry.material import TUNGSTEN
 
 MAX_EDGE = 40.0                 # Å: default largest in-plane cell edge searched
 MAX_SIGMA = 1000
 ANGLE_TOLERANCE_DEG = 0.02
-DEFAULT_GRAIN_THICKNESS_A0 = 4.0   # fixed and free thickness per grain, in a0 (8 (002) planes)
 
 # Lattice generators in doubled coordinates (units of a0/2).
 _GENERATORS = {
@@ -162,6 +162,23 @@ class GBGeometry:
 
     def n_plane(self, replicate: tuple[int, int] = (1, 1)) -> int:
         return self.n_plane_1x1 * int(replicate[0]) * int(replicate[1])
+
+    # -- the search's view of a boundary (gbsearch.geometry.boundary.Boundary) --------------
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def plane_spacing(self, a0: float) -> float:
+        return self.spacing_a0 * a0
+
+    def default_planes(self, a0: float) -> int:
+        return grain_planes(self.spacing_a0)
+
+    def slab(self, replicate=(1, 1), n_fixed: int | None = None, n_free: int | None = None, shift=(0.0, 0.0),
+             gap: float = 0.0, a0: float = TUNGSTEN.a0, symbol: str = TUNGSTEN.symbol) -> Atoms:
+        """:func:`csl_bicrystal` of this geometry."""
+        return csl_bicrystal(self, replicate=replicate, n_fixed=n_fixed, n_free=n_free, shift=shift, gap=gap,
+                             a0=a0, symbol=symbol)
 
     def frame(self) -> np.ndarray:
         """Rows: lab x, y, z as unit vectors in the lower grain's crystal frame."""
@@ -374,9 +391,8 @@ def csl_bicrystal(geometry: GBGeometry, replicate: tuple[int, int] = (1, 1),
     if i_rep < 1 or j_rep < 1:
         raise InputError(f"replicate must be positive integers, got {replicate}")
     d = g.spacing_a0 * a0
-    default_planes = int(math.ceil(DEFAULT_GRAIN_THICKNESS_A0 * a0 / d - 1e-9))
-    n_fixed = default_planes if n_fixed is None else int(n_fixed)
-    n_free = default_planes if n_free is None else int(n_free)
+    n_fixed = g.default_planes(a0) if n_fixed is None else int(n_fixed)
+    n_free = g.default_planes(a0) if n_free is None else int(n_free)
     if n_fixed < 1 or n_free < 1:
         raise InputError("n_fixed and n_free must be at least 1 plane each")
     ex, ey = g.edges(a0)

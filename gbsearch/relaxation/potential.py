@@ -5,6 +5,8 @@ Phys. Rev. B 69, 144113 (2004); restated in SPEC §2.1. Energies in eV, distance
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -241,7 +243,8 @@ class Potential:
         computed (:meth:`properties`), d_nn of the lattice, the file's mass. The project's W
         file gives :data:`~gbsearch.geometry.material.TUNGSTEN` itself (its values unchanged)."""
         from gbsearch.geometry.material import Material
-        if self.element == TUNGSTEN.symbol and self.lattice == "bcc" and self.path == potential_path():
+        if (self.element == TUNGSTEN.symbol and self.lattice == "bcc"
+                and self.path.resolve() == potential_path().resolve()):
             return TUNGSTEN
         a0, e_coh = self.properties()
         d_nn = a0 * (math.sqrt(3.0) / 2.0 if self.lattice == "bcc" else math.sqrt(0.5))
@@ -254,6 +257,62 @@ class Potential:
 
 
 _PROPERTIES: dict = {}
+
+
+# Computed a0 and E_coh are compared within this (relative) when a search resumes: another
+# machine may move LAMMPS' minimised box in the last bits, but not more. Each worker computes
+# E_coh for γ itself, and 1e-9 of it over ~2,000 atoms stays far below the de-duplication
+# tolerance (1e-4 J/m²).
+RECORD_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class PotentialRecord:
+    """What a search records of its potential (settings and every database row) and hands to
+    its workers: the file (absolute ``path`` on this machine; ``file`` name and ``sha256`` of
+    its bytes identify it anywhere), the element, pair style and lattice, and the values the
+    search uses: ``a0`` (Å, for the builder: :meth:`Potential.material`) and ``e_coh``
+    (eV/atom, for γ: :meth:`Potential.properties`)."""
+    path: str
+    file: str
+    sha256: str
+    element: str
+    style: str
+    lattice: str
+    a0: float
+    e_coh: float
+
+    def potential(self) -> "Potential":
+        """The :class:`Potential` to relax with (read once per process)."""
+        return _potential_of(self.path, self.element, self.style, self.lattice)
+
+    def key_value_pairs(self) -> dict:
+        """The database row's key-value pairs naming this potential."""
+        return {"potential": self.file, "element": self.element, "a0_A": self.a0, "e_coh_eV": self.e_coh}
+
+    def differences(self, other: "PotentialRecord") -> list[str]:
+        """How ``other`` differs from this one (the path aside: the same file may lie elsewhere
+        on another machine), as "field: this vs other" texts; empty when the same."""
+        out = [f"{k}: {getattr(self, k)} vs {getattr(other, k)}"
+               for k in ("file", "sha256", "element", "style", "lattice") if getattr(self, k) != getattr(other, k)]
+        out += [f"{k}: {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in ("a0", "e_coh")
+                if not math.isclose(getattr(self, k), getattr(other, k), rel_tol=RECORD_RTOL)]
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _potential_of(path: str, element: str, style: str, lattice: str) -> "Potential":
+    return Potential(path, element, style, lattice)
+
+
+def potential_record(potential=None, element: str | None = None) -> PotentialRecord:
+    """The :class:`PotentialRecord` of a :class:`Potential`, a file (with ``element``) or, for
+    None, the built-in W file; runs LAMMPS once per process and file for a0 and E_coh."""
+    pot = as_potential(potential, element)
+    path = pot.path.resolve()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return PotentialRecord(path=str(path), file=path.name, sha256=digest, element=pot.element, style=pot.style,
+                           lattice=pot.lattice, a0=float(pot.material().a0), e_coh=float(pot.properties()[1]))
 
 
 def _bulk_properties(key, pot: "Potential") -> tuple[float, float]:

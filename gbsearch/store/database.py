@@ -4,8 +4,9 @@ Every finished trial or candidate is one row, written as soon as it is known, so
 campaign loses only work in flight. Key-value pairs: ``source`` (reference | diffusion),
 ``trial`` (index within its source), ``status`` (ok | failed | duplicate), ``gamma_J_m2``,
 ``n_frac``, ``energy_eV``, ``replicate`` (the cell in CSL cells, "2x1"), ``n_plane`` (GB sites per
-plane of that cell) and ``n_excess`` (free atoms beyond the bulk count); ``data`` holds the
-fingerprint, the trial parameters and errors.
+plane of that cell) and ``n_excess`` (free atoms beyond the bulk count); reference rows since
+issue #19 also ``boundary``, ``potential`` (file name), ``element``, ``a0_A`` and ``e_coh_eV``;
+``data`` holds the fingerprint, the trial parameters and errors.
 """
 from __future__ import annotations
 
@@ -195,13 +196,16 @@ class CampaignDB:
         return min(rows, key=lambda r: r.gamma_J_m2) if rows else None
 
     def record(self, source: str, trial: int, result: dict, known: Known | None = None,
-               search: str | None = None) -> tuple[int, str]:
+               search: str | None = None, extra: dict | None = None) -> tuple[int, str]:
         """Write one trial result; returns (row id, status). Duplicates of an ok structure
-        of the same source are stored with status 'duplicate' and ``duplicate_of``."""
+        of the same source are stored with status 'duplicate' and ``duplicate_of``.
+        ``extra``: key-value pairs of the whole search for every row (e.g. its boundary and
+        potential); the row's own keys win over them."""
         atoms = result.get("atoms")
         if atoms is None:
             atoms = Atoms()
-        kv = {"source": source, "trial": int(trial), "status": result["status"]}
+        kv = {**{k: _clean(v) for k, v in (extra or {}).items()},
+              "source": source, "trial": int(trial), "status": result["status"]}
         if search is not None:
             kv["search"] = str(search)
         if "wall_s" in result:
