@@ -131,7 +131,9 @@ def merge(dirs, misorientation: float, out: Path) -> None:
     """Recompute every figure over the seeds of several runs (e.g. split over GPU calls)."""
     runs = [json.loads((Path(d) / "discovery.json").read_text()) for d in dirs]
     diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
-    for key in ("model", "candidates_per_seed", "nfe", "training_window", "anneal_steps"):
+    for run in runs:                     # runs written before the solver was recorded
+        run.setdefault("solver", "dpm3-singlestep")
+    for key in ("model", "candidates_per_seed", "nfe", "solver", "training_window", "anneal_steps"):
         if len({json.dumps(r.get(key, 0)) for r in runs}) > 1:
             raise SystemExit(f"cannot merge runs with different {key}: {[r.get(key, 0) for r in runs]}")
     per_seed = [s for r in runs for s in r["per_seed"]]
@@ -161,6 +163,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a second, independent set)")
     ap.add_argument("--nfe", type=int, default=60, help="solver steps per candidate")
+    ap.add_argument("--solver", default="dpm3-singlestep", help="sampler (gbsearch.diffusion.solvers.SOLVERS)")
     ap.add_argument("--anneal-steps", type=int, default=0,
                     help="MD steps (1500 K) before each candidate's CG; 0 = CG only, the paper's method")
     ap.add_argument("--reference-trials", type=int, default=4, help="reference trials timed in this run")
@@ -195,7 +198,8 @@ def main() -> None:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             folder = out / f"seed{seed}"
             run_campaign(misorientation=a.misorientation, candidates=a.candidates, out=folder, model=a.model,
-                         seed=seed, client=client, progress=True, nfe=a.nfe, anneal_steps=a.anneal_steps)
+                         seed=seed, client=client, progress=True, nfe=a.nfe, solver=a.solver,
+                         anneal_steps=a.anneal_steps)
             df = campaign_table(CampaignDB(folder / "campaign.db"))
             d = df[df.source == "diffusion"].sort_values("trial").copy()
             d["seed"] = seed
@@ -210,7 +214,8 @@ def main() -> None:
     diff = pd.concat(frames, ignore_index=True)
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
                     {"model": a.model, "candidates_per_seed": a.candidates, "seeds": a.seeds,
-                     "first_seed": a.first_seed, "nfe": a.nfe, "anneal_steps": a.anneal_steps})
+                     "first_seed": a.first_seed, "nfe": a.nfe, "solver": a.solver,
+                     "anneal_steps": a.anneal_steps})
     write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
 

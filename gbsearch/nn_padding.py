@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 
 
-def pad_per_axis(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
+def pad_per_axis(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> torch.Tensor:
     """Pad the 3 spatial axes of x [B, C, X, Y, Z] by ``pad`` voxels on each side:
-    circular on axes where ``periodic`` (3 bools for x, y, z) is True, zeros on the others.
+    circular on axes where ``periodic`` (3 bools for x, y, z) is True, zeros on the others
+    (``zeros=False``: open axes are left unpadded, for a convolution that zero-pads them itself).
 
     Written out by hand (one allocation, interior copy, border copies) rather than with
     F.pad(mode="circular"), which returns a standard-layout tensor and so would force a layout
@@ -21,18 +22,21 @@ def pad_per_axis(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
     A pad larger than a periodic axis wraps more than once (by index); that case is rare
     (kernels wider than tiny test grids) and takes a slower path.
     """
-    if pad == 0:
+    if pad == 0 or not (zeros or any(periodic)):
         return x
     b, c, *n = x.shape
     if any(per and pad > k for k, per in zip(n, periodic)):
-        return _pad_by_index(x, pad, periodic)
+        return _pad_by_index(x, pad, periodic, zeros)
+    widen = [pad if (per or zeros) else 0 for per in periodic]
     cl = x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
-    out = torch.empty((b, c, *(k + 2 * pad for k in n)), dtype=x.dtype, device=x.device,
+    out = torch.empty((b, c, *(k + 2 * w for k, w in zip(n, widen))), dtype=x.dtype, device=x.device,
                       memory_format=torch.channels_last_3d if cl else torch.contiguous_format)
-    out[:, :, pad:-pad, pad:-pad, pad:-pad] = x
+    out[(slice(None), slice(None), *(slice(w, w + k) for k, w in zip(n, widen)))] = x
     # Axis by axis, each border slab spans the full (padded) extent of the other axes, so the
     # later axes overwrite the corners with the right values.
-    for d, (k, per) in enumerate(zip(n, periodic), start=2):
+    for d, (k, per, w) in enumerate(zip(n, periodic, widen), start=2):
+        if w == 0:
+            continue
         lo, hi = out.narrow(d, 0, pad), out.narrow(d, k + pad, pad)
         if per:
             lo.copy_(out.narrow(d, k, pad))
@@ -43,7 +47,7 @@ def pad_per_axis(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
     return out
 
 
-def _pad_by_index(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
+def _pad_by_index(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> torch.Tensor:
     """Same result as :func:`pad_per_axis` for pads wider than a periodic axis: wrap indices
     modulo the axis length (index_select), zeros on open axes."""
     import torch.nn.functional as F
@@ -53,7 +57,7 @@ def _pad_by_index(x: torch.Tensor, pad: int, periodic) -> torch.Tensor:
         if per:
             idx = torch.arange(-pad, x.shape[dim] + pad, device=x.device) % x.shape[dim]
             x = x.index_select(dim, idx)
-        else:
+        elif zeros:
             spec = [0, 0] * 3
             spec[2 * (2 - k)] = spec[2 * (2 - k) + 1] = pad   # F.pad lists the last axis first
             x = F.pad(x, spec)

@@ -109,3 +109,20 @@ def test_pad_matches_fpad_and_keeps_memory_format(periodic, channels_last):
     g_got, = torch.autograd.grad((got * w).sum(), x)
     g_ref, = torch.autograd.grad((ref * w).sum(), x)
     torch.testing.assert_close(g_got, g_ref)
+
+
+@pytest.mark.parametrize("periodic", [(True, True, False), (False, True, False), (True, True, True)])
+@pytest.mark.parametrize("pad", [1, 5])      # 5: wider than the 4-voxel axis (the by-index path)
+def test_convolution_padding_open_axes_equals_padding_them_by_hand(periodic, pad):
+    """PaddedConv3d leaves open axes to the convolution's own zero padding (zeros=False): the
+    same convolution as zero-padding them by hand first, on either padding path."""
+    import torch.nn.functional as F
+
+    x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64)
+    w = torch.randn(4, 3, 2 * pad + 1, 2 * pad + 1, 2 * pad + 1, dtype=torch.float64)
+    by_hand = F.conv3d(pad_per_axis(x, pad, periodic), w)
+    by_conv = F.conv3d(pad_per_axis(x, pad, periodic, zeros=False), w,
+                       padding=tuple(0 if p else pad for p in periodic))
+    torch.testing.assert_close(by_conv, by_hand)
+    unpadded = pad_per_axis(x, pad, periodic, zeros=False)
+    assert [n for n, p in zip(unpadded.shape[2:], periodic) if not p] == [n for n, p in zip(x.shape[2:], periodic) if not p]

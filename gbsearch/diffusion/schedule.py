@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import torch
-from diffusers import DPMSolverSinglestepScheduler
+from diffusers import DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, UniPCMultistepScheduler
+
+from gbsearch.solvers import SOLVERS
+
+# Every sampler is a diffusers scheduler on the model's own noise schedule; the network and its
+# training know nothing of them, so any of them samples any trained model.
 
 
 @dataclass
@@ -50,16 +55,27 @@ class ScheduleConfig:
         return cls(**d)
 
 
-def make_scheduler(cfg: ScheduleConfig | None = None) -> DPMSolverSinglestepScheduler:
-    """diffusers DPM-Solver single-step scheduler for this VP schedule (order cfg.solver_order)."""
+def make_scheduler(cfg: ScheduleConfig | None = None, solver: str | None = None):
+    """diffusers scheduler for this VP schedule: ``solver`` one of :data:`SOLVERS` (None: the
+    configuration's own DPM-Solver single-step of order cfg.solver_order, which training uses
+    for its noise levels; every solver reads the same alphas_cumprod)."""
     cfg = cfg or ScheduleConfig()
+    common = dict(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
+                  beta_start=cfg.beta_start, beta_end=cfg.beta_end, prediction_type=cfg.prediction_type)
+    if solver not in (None, *SOLVERS):
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if solver == "dpm2m":
+        return DPMSolverMultistepScheduler(**common, solver_order=2, algorithm_type="dpmsolver++",
+                                           lambda_min_clipped=cfg.lambda_min_clipped, lower_order_final=True,
+                                           final_sigmas_type="zero")
+    if solver == "unipc":
+        # No lambda_min_clipped here: "trailing" spacing starts at t = T-1, where the capped
+        # cosine schedule's half log-SNR is finite (λ ≈ -9.9), so the first step stays finite.
+        return UniPCMultistepScheduler(**common, solver_order=3, lower_order_final=True,
+                                       timestep_spacing="trailing", final_sigmas_type="zero")
     return DPMSolverSinglestepScheduler(
-        num_train_timesteps=cfg.num_train_timesteps,
-        beta_schedule=cfg.beta_schedule,
-        beta_start=cfg.beta_start,
-        beta_end=cfg.beta_end,
-        prediction_type=cfg.prediction_type,
-        solver_order=cfg.solver_order,
+        **common,
+        solver_order=3 if solver == "dpm3-singlestep" else cfg.solver_order,
         algorithm_type=cfg.algorithm_type,
         lambda_min_clipped=cfg.lambda_min_clipped,
         # Final step goes to sigma = 0 with a first-order update; diffusers requires

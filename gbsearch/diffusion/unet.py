@@ -4,7 +4,8 @@ The network maps a noisy voxel array x_t [B, C, nx, ny, nz] and a diffusion time
 (or a scalar) to a tensor of the same shape (ε or v, whichever it was trained on). It knows
 nothing of noise schedules or samplers.
 
-Padding is done by hand (:func:`gbsearch.nn_padding.pad_per_axis`) and every convolution uses padding=0, so one module handles
+Circular padding is done by hand (:func:`gbsearch.nn_padding.pad_per_axis`), zero padding by the
+convolutions themselves, so one module handles
 "periodic x, y / open z" (GB slabs) and "periodic everywhere" (bulk crystals): circular padding
 on periodic axes, zero padding on open ones. With L levels the network is exactly equivariant to
 translations by multiples of 2**(L-1) voxels along periodic axes.
@@ -78,16 +79,20 @@ class UNetConfig:
 
 
 class PaddedConv3d(nn.Module):
-    """Conv3d with 'same' per-axis padding done by hand (padding=0 in the conv itself)."""
+    """Conv3d with 'same' per-axis padding: circular axes padded by hand, open (zero-padded)
+    axes by the convolution itself, so cuDNN / oneDNN pad them inside the kernel instead of
+    reading a copy (the GB slabs' open z axis is the longest one). The weights are those of a
+    plain Conv3d, so checkpoints of either padding load."""
 
     def __init__(self, cin: int, cout: int, kernel_size: int, periodic, stride: int = 1):
         super().__init__()
         self.periodic = tuple(periodic)
         self.pad = kernel_size // 2
-        self.conv = nn.Conv3d(cin, cout, kernel_size, stride=stride, padding=0)
+        self.conv = nn.Conv3d(cin, cout, kernel_size, stride=stride,
+                              padding=tuple(0 if per else self.pad for per in self.periodic))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(pad_per_axis(x, self.pad, self.periodic))
+        return self.conv(pad_per_axis(x, self.pad, self.periodic, zeros=False))
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -28,7 +28,8 @@ META = "campaign.json"
 LEGACY_NFE = 60       # campaign.json files written before nfe was recorded
 # Settings a resumed campaign must share with the one that wrote the folder: the candidates
 # (model, seed, nfe) and how they are relaxed (anneal). The count may grow.
-RESUME_KEYS = ("model", "seed", "nfe", "anneal")
+RESUME_KEYS = ("model", "seed", "nfe", "solver", "anneal")
+LEGACY_SOLVER = "dpm3-singlestep"   # campaign.json files written before the solver was recorded
 
 
 def relax_candidate(atoms: Atoms, index: int, settings=None, anneal=None) -> dict:
@@ -85,7 +86,7 @@ def read_meta(out: Path) -> dict | None:
         raise InputError(f"{path} is corrupt ({exc}); restore it, or delete it to continue the campaign "
                          "with the current settings (the database keeps every relaxed candidate)") from None
     # campaigns written before nfe / anneal were recorded used 60 NFE and CG only
-    return {"nfe": LEGACY_NFE, "anneal": None, **meta}
+    return {"nfe": LEGACY_NFE, "anneal": None, "solver": LEGACY_SOLVER, **meta}
 
 
 def read_candidates(out: Path) -> dict[int, Atoms]:
@@ -115,7 +116,8 @@ def _write_candidates(out: Path, frames: dict[int, Atoms]) -> None:
 def _check_resume(out: Path, config: CampaignConfig, model_path: Path) -> dict:
     """The folder's campaign.json, refused with the differing keys if it was written by a
     campaign with other candidates or another relaxation; a fresh one otherwise."""
-    asked = {"model": str(model_path), "seed": config.seed, "nfe": config.nfe, "anneal": config.anneal}
+    asked = {"model": str(model_path), "seed": config.seed, "nfe": config.nfe, "solver": config.solver,
+             "anneal": config.anneal}
     stored = read_meta(out)
     if stored is None:
         return {**asked, "candidates": config.candidates, "generated": []}
@@ -128,21 +130,32 @@ def _check_resume(out: Path, config: CampaignConfig, model_path: Path) -> dict:
     return stored
 
 
-def generate_candidates(config: CampaignConfig, progress: bool = True, model_path: Path | None = None) -> list[Atoms]:
+def generate_candidates(config: CampaignConfig, progress: bool = True, model_path: Path | None = None,
+                        on_ready=None, threads: int | None = None) -> list[Atoms]:
     """Candidates 0…N−1 of the campaign folder: those on disk are kept, only the missing
     indices are generated, and each batch is written as soon as it is decoded (a kill loses at
-    most the batch in flight)."""
+    most the batch in flight).
+
+    on_ready(dict index → Atoms) is called with the candidates on disk first, then with each
+    batch as it is written, as the file will give them back (extended XYZ rounds positions), so
+    that relaxations can start while later batches are generated. threads: torch threads for
+    CPU generation (None: torch's default)."""
     from gbsearch.gbmodel.model import model_for
 
     out = writable_dir(config.out_dir)
     model_path = model_path or model_for(config.boundary, config.model)
     meta = _check_resume(out, config, model_path)
     frames = read_candidates(out)
+    if on_ready is not None and frames:
+        on_ready(dict(frames))
     missing = [i for i in range(config.candidates) if i not in frames]
     if missing:
+        import torch
+
         from gbsearch.gbmodel.model import GBGenerator
         gen = GBGenerator.load(model_path)
-        run = {"indices": len(missing), "device": str(gen.device), "started": _now(), "seconds": 0.0}
+        run = {"indices": len(missing), "device": str(gen.device), "solver": config.solver,
+               "batch_size": config.batch_for(gen.device), "started": _now(), "seconds": 0.0}
         meta["generated"].append(run)
         t0 = time.perf_counter()
 
@@ -154,16 +167,33 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
             _write_candidates(out, frames)
             run["seconds"] = round(time.perf_counter() - t0, 3)
             _write_meta(out, meta)
+            if on_ready is not None:
+                on_ready({a.info["candidate"]: a for a in _as_written(batch)})
 
-        # Small batches on CPU: no throughput to gain there, the progress bar moves, and a kill
-        # loses little.
-        gen.generate(missing, seed=config.seed, steps=config.nfe, progress=progress, on_batch=keep,
-                     batch_size=16 if gen.device.type == "cuda" else 2)
-        # What is relaxed is what the file holds (extended XYZ rounds positions), so a fresh
-        # and a resumed campaign relax the same structures.
+        before = torch.get_num_threads()
+        if threads is not None and gen.device.type == "cpu":
+            torch.set_num_threads(threads)
+        try:
+            gen.generate(missing, seed=config.seed, steps=config.nfe, progress=progress, on_batch=keep,
+                         batch_size=config.batch_for(gen.device), solver=config.solver)
+        finally:
+            torch.set_num_threads(before)
+        # What is relaxed is what the file holds, so a fresh and a resumed campaign relax the
+        # same structures.
         frames = read_candidates(out)
     _write_meta(out, meta)
     return [frames[i] for i in range(config.candidates)]
+
+
+def _as_written(batch: list[Atoms]) -> list[Atoms]:
+    """The frames as the candidate file returns them (extended XYZ, same writer and reader)."""
+    import io
+
+    from ase.io import read, write
+    buf = io.StringIO()
+    write(buf, batch, format="extxyz")
+    buf.seek(0)
+    return read(buf, index=":", format="extxyz")
 
 
 def _write_meta(out: Path, meta: dict) -> None:
@@ -187,10 +217,8 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
         config = CampaignConfig.build(**settings)
     elif settings:
         config = config.replace(**settings)
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
     from gbsearch.analysis.report import write_report
+    from gbsearch.driver.cluster import default_workers
     from gbsearch.gbmodel.model import model_for
 
     # Everything that can be refused is checked before anything is written.
@@ -200,39 +228,23 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
     read_candidates(out)
     db = CampaignDB(config.database or out / DB_NAME)
     _import_reference(db, config.boundary)
-    frames = generate_candidates(config, progress, model_path)
     done = db.done_trials(SOURCE)
-    todo = [i for i in range(len(frames)) if i not in done]
-    if todo:
-        own = client is None
+    own = client is None and not set(range(config.candidates)) <= done
+    split = own and _generates_on_cpu() and config.scheduler is None and config.cluster is None
+    cores = config.workers or default_workers()
+    if own:
+        # On a CPU machine generation takes one core of the local cluster's until it is done
+        # (the network costs a fraction of an anneal + CG per candidate), then the cluster
+        # grows back to every core.
+        client = _client(config, workers=max(1, cores - 1) if split else None)
+    try:
+        frames = _generate_and_relax(
+            config, db, client, done, model_path, progress, gen_threads=1 if split else None,
+            after_generation=(lambda: client.cluster.scale(cores)) if split and cores > 1 else None)
+    finally:
         if own:
-            client = _client(config)
-        try:
-            known = db.known(SOURCE)
-            futures = as_completed()
-            relax_settings = config.relax_settings()
-            for i in todo:
-                fut = client.submit(relax_candidate, frames[i], i, relax_settings, config.anneal_for(i), pure=False)
-                fut.index = i
-                futures.add(fut)
-            bar = tqdm(total=len(frames), initial=len(frames) - len(todo), desc="relaxing candidates",
-                       unit="cand", disable=not progress)
-            failed = 0
-            for fut in futures:
-                try:
-                    result = fut.result()
-                except Exception as exc:  # worker died
-                    result = {"spec": {"candidate": fut.index}, "status": "failed", "atoms": frames[fut.index],
-                              "error": f"worker failure: {type(exc).__name__}: {exc}"}
-                _, status = db.record(SOURCE, fut.index, result, known)
-                failed += status == "failed"
-                bar.update(1)
-                bar.set_postfix(failed=failed, refresh=False)
-            bar.close()
-        finally:
-            if own:
-                from gbsearch.driver.cluster import close_client
-                close_client(client)
+            from gbsearch.driver.cluster import close_client
+            close_client(client)
     b = config.boundary
     summary = write_report(db, out, title=f"Σ{b.sigma} {b.angle_deg:.2f}° <100> twist, W (Zhou 2004)")
     structures = sorted((row_to_atoms(r) for r in db.rows(source=SOURCE, status="ok")),
@@ -244,17 +256,94 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
         summary += (f"\nlowest-energy diffusion structure: γ = {best['gamma_J_m2']:.4f} J/m² at "
                     f"[n] = {best['n_frac']:.4f} → {out / 'best.extxyz'}")
         (out / "summary.txt").write_text(summary + "\n")
-    elif len(frames):
+    elif frames:
         raise GBSearchError(f"none of the {len(frames)} candidates relaxed; see {out / 'table.csv'}")
     from gbsearch.analysis.html_report import write_html_report
     write_html_report(out, db)
     return CampaignResult(out, structures, summary)
 
 
-def _client(config: CampaignConfig):
-    """The Dask client of a configuration: its cluster file, its scheduler, or local workers."""
+def _client(config: CampaignConfig, workers: int | None = None):
+    """The Dask client of a configuration: its cluster file, its scheduler, or local workers
+    (``workers`` of them when given, else the configuration's)."""
     if config.cluster is not None:
         from gbsearch.driver.workflow_files import load_cluster
         return load_cluster(config.cluster)
     from gbsearch.driver.cluster import get_client
-    return get_client(config.scheduler, config.workers)
+    return get_client(config.scheduler, workers or config.workers)
+
+
+def _generates_on_cpu() -> bool:
+    import torch
+    return not torch.cuda.is_available()
+
+
+def _generate_and_relax(config, db, client, done, model_path, progress, gen_threads=None,
+                        after_generation=None) -> list[Atoms]:
+    """Generate the missing candidates in a thread while the Dask workers relax each batch as
+    it is written; every result is recorded as it arrives (a kill loses only work in flight).
+    ``after_generation()`` runs once the last batch is written. Returns all candidates, as the
+    candidate file holds them. ``client`` may be None when every candidate is relaxed already."""
+    import threading
+
+    from distributed import wait
+    from tqdm.auto import tqdm
+
+    known = db.known(SOURCE)
+    relax_settings = config.relax_settings()
+    pending, lock = {}, threading.Lock()
+
+    def submit(ready: dict) -> None:
+        with lock:
+            for i, atoms in sorted(ready.items()):
+                if i not in done and i not in pending and i < config.candidates:
+                    pending[i] = (client.submit(relax_candidate, atoms, i, relax_settings, config.anneal_for(i),
+                                                pure=False), atoms)
+
+    generated, error = [], []
+
+    def generate() -> None:
+        try:
+            generated.extend(generate_candidates(config, progress, model_path, on_ready=submit, threads=gen_threads))
+            if after_generation is not None:
+                after_generation()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the campaign's thread
+            error.append(exc)
+
+    worker = threading.Thread(target=generate, name="generate-candidates", daemon=True)
+    worker.start()
+    bar = tqdm(total=config.candidates, initial=len(done & set(range(config.candidates))),
+               desc="relaxing candidates", unit="cand", disable=not progress)
+    failed = 0
+    while True:
+        with lock:
+            futs = {f: i for i, (f, _) in pending.items()}
+        if not futs:
+            if not worker.is_alive():
+                break
+            worker.join(0.2)
+            continue
+        try:
+            wait(list(futs), timeout=1.0, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            continue
+        for fut, i in futs.items():
+            if not fut.done():
+                continue
+            try:
+                result = fut.result()
+            except Exception as exc:  # worker died
+                result = {"spec": {"candidate": i}, "status": "failed", "atoms": pending[i][1],
+                          "error": f"worker failure: {type(exc).__name__}: {exc}"}
+            _, status = db.record(SOURCE, i, result, known)
+            with lock:
+                del pending[i]
+            done.add(i)
+            failed += status == "failed"
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+    bar.close()
+    worker.join()
+    if error:
+        raise error[0]
+    return generated

@@ -40,6 +40,9 @@ class CampaignConfig:
     # the same best relaxed γ of 32 candidates (2.762 vs 2.756 J/m²) at a third of the cost, and
     # on a CPU generation dominates a campaign, so campaigns default to 20.
     nfe: int = _setting(20, "solver steps (network evaluations) per candidate; SPEC: 60", (int,), 1)
+    solver: str = _setting("dpm3-singlestep", "sampler: dpm3-singlestep (the paper's), dpm2m or unipc", (str,))
+    batch_size: int | None = _setting(None, "candidates in-painted per batch (default 64 on a GPU, 1 on a CPU)",
+                                      (int,), 1)
     # A short NVT anneal of each candidate's free atoms before CG, as the reference search does:
     # on 8 candidates of the earlier default it lowered every relaxed γ, the best from 2.944 to
     # 2.503 J/m² (bench/bench_anneal.py). 0 steps = CG only (the paper's protocol).
@@ -75,6 +78,9 @@ class CampaignConfig:
                 object.__setattr__(self, f.name, Path(value))
         if self.anneal_steps > 0 and not 0 < self.anneal_temperature <= 10_000:
             raise InputError(f"anneal temperature must be in (0, 10000] K, got {self.anneal_temperature:g}")
+        from gbsearch.solvers import SOLVERS
+        if self.solver not in SOLVERS:
+            raise InputError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if self.scheduler and self.cluster:
             raise InputError("set either scheduler or cluster, not both")
         if self.database is not None:
@@ -119,6 +125,15 @@ class CampaignConfig:
         from gbsearch.relaxation.engine import AnnealSettings
         return AnnealSettings(temperature=float(self.anneal_temperature), steps=int(self.anneal_steps),
                               seed=1 + index + 100_003 * self.seed)
+
+    def batch_for(self, device) -> int:
+        """Candidates per in-painting batch on ``device`` (a torch.device or its type): the
+        setting, else 64 on a GPU (throughput) and 1 on a CPU, where a U-Net evaluation's
+        activations of one 28x28x64 sample (about 50 MB in bf16) already fill the caches and
+        larger batches ran slower per candidate (bench/bench_generation.py)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 64 if getattr(device, "type", device) == "cuda" else 1
 
     def relax_settings(self):
         """RelaxSettings with the relax_* keys that are set (None: the engine's defaults)."""

@@ -1,0 +1,168 @@
+"""Candidate generation against relaxation (issue 16): the old path and the new one side by side.
+
+    python bench/bench_generation.py --device cpu  [--candidates 8] [--rounds 2] [--relax 4]
+    python bench/bench_generation.py --device cuda [--batches 64 256] [--rounds 1]
+
+Each path runs `GBGenerator.generate` end to end (slab templates, in-painting, decoding,
+Atoms) with the bundled Σ5 model, in its own subprocess (glibc's allocator setting is per
+process and cannot be undone), old and new alternating round by round so that the machine's
+noise falls on both:
+
+  old  the code before issue 16: every axis padded by hand before each convolution, DPM-Solver-3
+       single-step at the campaign's former 20 NFE (and 60, SPEC's), bf16 autocast; channels-last
+       on the GPU; CPU batches of 2; glibc returning freed activations to the kernel.
+  new  open axes zero-padded inside the convolutions, the campaign's solver and NFE, freed memory
+       kept by the allocator (CPU); bf16 weights, standard layout and torch.compile (GPU).
+
+CPU: generation core-seconds per candidate (wall × threads) divided by anneal + CG core-seconds
+per candidate (the campaign's anneal and CG on the new path's candidates, one relaxation per core,
+measured in the same run). GPU: candidates per second at the campaign's NFE and at 60.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+OLD_NFE = 20
+
+
+def _legacy_padding(model) -> None:
+    """The pre-issue-16 PaddedConv3d: pad every axis by hand (zeros too), convolve unpadded."""
+    import torch.nn.functional as F
+
+    from gbsearch.diffusion.unet import PaddedConv3d
+    from gbsearch.nn_padding import pad_per_axis
+
+    for m in model.modules():
+        if isinstance(m, PaddedConv3d):
+            def forward(x, m=m):
+                c = m.conv
+                return F.conv3d(pad_per_axis(x, m.pad, m.periodic), c.weight, c.bias, c.stride)
+            m.forward = forward
+
+
+def run_path(a) -> dict:
+    """One path's timing (runs in a subprocess)."""
+    import torch
+
+    from gbsearch.diffusion import sampler
+    from gbsearch.driver.config import CampaignConfig
+    from gbsearch.gbmodel.model import GBGenerator, bundled_model
+    from gbsearch.geometry.csl import as_boundary
+
+    cfg = CampaignConfig.build()
+    path = bundled_model(as_boundary(cfg.misorientation))
+    cuda = a.device == "cuda"
+    if a.path == "old":
+        sampler.keep_freed_cpu_memory = lambda: False
+        gen = GBGenerator.load(path, a.device, precision="autocast")
+        _legacy_padding(gen.model)
+        solver, fmt = "dpm3-singlestep", (torch.channels_last_3d if cuda else None)
+    else:
+        gen = GBGenerator.load(path, a.device, compile=cuda)
+        solver, fmt = a.solver, None
+    if fmt is not None:                       # the old GPU layout (sample() now keeps the standard one)
+        import functools
+        sampler_sample = sampler.sample
+        import gbsearch.diffusion as gd
+        gd.sample = functools.partial(sampler_sample, memory_format=fmt)
+    batch = a.batch
+    threads = torch.get_num_threads()
+    gen.generate(batch, seed=0, steps=a.nfe, batch_size=batch, solver=solver)       # warm-up / compile
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    cands = gen.generate(a.candidates, seed=1, steps=a.nfe, batch_size=batch, solver=solver)
+    if cuda:
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    if a.save:
+        from ase.io import write
+        write(a.save, cands, format="extxyz")
+    return {"path": a.path, "device": a.device, "solver": solver, "nfe": a.nfe, "batch": batch,
+            "candidates": a.candidates, "wall_s": wall, "threads": threads,
+            "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
+            "candidates_per_s": a.candidates / wall}
+
+
+def _relax_one(atoms):
+    from gbsearch.driver.config import CampaignConfig
+    from gbsearch.relaxation.relax import relax
+    cfg = CampaignConfig.build()
+    t0 = time.process_time()
+    relax(atoms, cfg.relax_settings(), anneal=cfg.anneal_for(int(atoms.info["candidate"])))
+    return time.process_time() - t0
+
+
+def _sub(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--candidates", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--relax", type=int, default=4, help="CPU: candidates annealed and relaxed for the ratio")
+    ap.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--out", default=None, help="write the rows here (JSON)")
+    ap.add_argument("--solver", default=None, help="the new path's sampler (default: the campaign's)")
+    ap.add_argument("--new-nfe", type=int, default=None, help="the new path's NFE (default: the campaign's)")
+    # internal: one path in this process
+    ap.add_argument("--path", choices=["old", "new"])
+    ap.add_argument("--nfe", type=int)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--save", default=None)
+    a = ap.parse_args()
+    if a.path:
+        print(json.dumps(run_path(a)))
+        return
+
+    from gbsearch.driver.config import CampaignConfig
+    cfg = CampaignConfig.build()
+    new_nfe = a.new_nfe or cfg.nfe
+    rows = []
+    if a.device == "cpu":
+        plan = [("old", OLD_NFE, "2"), ("new", new_nfe, str(cfg.batch_for("cpu")))]
+    else:
+        plan = [(p, nfe, str(b)) for b in a.batches for p, nfe in
+                (("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60))]
+    for r in range(a.rounds):
+        for path, nfe, batch in plan:
+            n = a.candidates if a.device == "cpu" else int(batch) * 2
+            extra = ["--save", "/tmp/bench_generation_new.extxyz"] if (a.device == "cpu" and path == "new" and r == 0) else []
+            row = _sub(["--path", path, "--device", a.device, "--nfe", str(nfe), "--batch", batch,
+                        "--candidates", str(n), "--solver", a.solver or cfg.solver, *extra])
+            row["round"] = r
+            rows.append(row)
+            print(f"round {r} {path:3s} {row['solver']:16s} {nfe:3d} NFE batch {batch:>3s}: "
+                  f"{row['core_s_per_candidate']:.2f} core-s/candidate, {row['candidates_per_s']:.1f} candidates/s",
+                  flush=True)
+    summary = {"rows": rows}
+    if a.device == "cpu":
+        from concurrent.futures import ProcessPoolExecutor
+
+        from ase.io import read
+        cands = read("/tmp/bench_generation_new.extxyz", index=f":{a.relax}")
+        with ProcessPoolExecutor(2) as pool:
+            relax_s = list(pool.map(_relax_one, cands))
+        per_relax = sum(relax_s) / len(relax_s)
+        for p in ("old", "new"):
+            gen_s = min(r["core_s_per_candidate"] for r in rows if r["path"] == p)
+            summary[p] = {"gen_core_s": gen_s, "relax_core_s": per_relax, "ratio": gen_s / per_relax}
+            print(f"{p}: generation {gen_s:.2f} core-s per candidate (best of {a.rounds} rounds) / anneal + CG "
+                  f"{per_relax:.2f} core-s ({len(relax_s)} relaxed) = {gen_s / per_relax:.3f}")
+        print(f"new path vs old: generation {summary['old']['gen_core_s'] / summary['new']['gen_core_s']:.1f}x cheaper")
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(summary, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
