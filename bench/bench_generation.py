@@ -135,7 +135,7 @@ def main() -> None:
                 (("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60))]
     for r in range(a.rounds):
         for path, nfe, batch in plan:
-            n = a.candidates if a.device == "cpu" else int(batch) * 2
+            n = a.candidates if a.device == "cpu" else int(batch)      # GPU: one timed batch after the warm-up one
             extra = ["--save", "/tmp/bench_generation_new.extxyz"] if (a.device == "cpu" and path == "new" and r == 0) else []
             row = _sub(["--path", path, "--device", a.device, "--nfe", str(nfe), "--batch", batch,
                         "--candidates", str(n), "--solver", a.solver or cfg.solver, *extra])

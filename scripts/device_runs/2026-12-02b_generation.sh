@@ -16,7 +16,7 @@ mkdir -p $OUT/disc
     --nfe $nfe --solver $solver --reference-trials 2 --out runs/disc > $OUT/disc/discovery.log 2>&1
   cp runs/disc/discovery.json runs/disc/diffusion_candidates.csv runs/disc/*.png $OUT/disc/ 2>/dev/null ) &
 disc=$!
-python3 bench/bench_generation.py --device cuda --batches 64 256 --rounds 2 --solver $solver --new-nfe $nfe \
+python3 bench/bench_generation.py --device cuda --batches 64 256 --rounds 1 --solver $solver --new-nfe $nfe \
     --out $OUT/gpu_generation.json \
     > $OUT/gpu_generation.log 2>&1
 cat $OUT/gpu_generation.log | grep -v Warning
