@@ -62,7 +62,7 @@ def run_path(a) -> dict:
         _legacy_padding(gen.model)
         solver, fmt = "dpm3-singlestep", (torch.channels_last_3d if cuda else None)
     else:
-        gen = GBGenerator.load(path, a.device, compile=cuda)
+        gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda)
         solver, fmt = a.solver, None
     if fmt is not None:                       # the old GPU layout (sample() now keeps the standard one)
         import functools
