@@ -62,18 +62,29 @@ def run_path(a) -> dict:
         _legacy_padding(gen.model)
         solver, fmt = "dpm3-singlestep", (torch.channels_last_3d if cuda else None)
     else:
-        gen = GBGenerator.load(path, a.device, compile=cuda)
+        gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda)
         solver, fmt = a.solver, None
     if fmt is not None:                       # the old GPU layout (sample() now keeps the standard one)
         import functools
         sampler_sample = sampler.sample
         import gbsearch.diffusion as gd
         gd.sample = functools.partial(sampler_sample, memory_format=fmt)
+    from gbsearch.voxel import decoder as voxel_decoder
+    decode_s = [0.0]
+    real_decode = voxel_decoder.decode
+
+    def timed_decode(*args, **kw):            # the voxel -> atoms decoder's share of the time
+        t = time.perf_counter()
+        out = real_decode(*args, **kw)
+        decode_s[0] += time.perf_counter() - t
+        return out
+    voxel_decoder.decode = timed_decode
     batch = a.batch
     threads = torch.get_num_threads()
     gen.generate(batch, seed=0, steps=a.nfe, batch_size=batch, solver=solver)       # warm-up / compile
     if cuda:
         torch.cuda.synchronize()
+    decode_s[0] = 0.0
     t0 = time.perf_counter()
     cands = gen.generate(a.candidates, seed=1, steps=a.nfe, batch_size=batch, solver=solver)
     if cuda:
@@ -85,6 +96,7 @@ def run_path(a) -> dict:
     return {"path": a.path, "device": a.device, "solver": solver, "nfe": a.nfe, "batch": batch,
             "candidates": a.candidates, "wall_s": wall, "threads": threads,
             "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
+            "decode_share": decode_s[0] / wall,
             "candidates_per_s": a.candidates / wall}
 
 
@@ -142,7 +154,8 @@ def main() -> None:
             row["round"] = r
             rows.append(row)
             print(f"round {r} {path:3s} {row['solver']:16s} {nfe:3d} NFE batch {batch:>3s}: "
-                  f"{row['core_s_per_candidate']:.2f} core-s/candidate, {row['candidates_per_s']:.1f} candidates/s",
+                  f"{row['core_s_per_candidate']:.2f} core-s/candidate, {row['candidates_per_s']:.1f} candidates/s, "
+                  f"decoder {100 * row['decode_share']:.0f} % of it",
                   flush=True)
     summary = {"rows": rows}
     if a.device == "cpu":

@@ -70,8 +70,9 @@ def generate(
     n: int = typer.Option(16, "-n", "--candidates", help="Number of candidates."),
     output: Path = typer.Option(Path("candidates.extxyz"), "--output", "-o"),
     seed: Optional[int] = typer.Option(None, help=describe("seed")),
-    batch_size: int = typer.Option(16),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=describe("batch_size")),
     nfe: Optional[int] = typer.Option(None, "--nfe", help=describe("nfe")),
+    solver: Optional[str] = typer.Option(None, "--solver", help=describe("solver")),
 ):
     """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
     from ase.io import write
@@ -80,11 +81,12 @@ def generate(
     from gbsearch.io_utils import writable_path
     from gbsearch.driver.config import CampaignConfig
 
-    cfg = CampaignConfig.build(misorientation=misorientation, nfe=nfe, seed=seed)
+    cfg = CampaignConfig.build(misorientation=misorientation, nfe=nfe, seed=seed, solver=solver, batch_size=batch_size)
     path = model_for(cfg.boundary, model)
     writable_path(output)
     gen = GBGenerator.load(path)
-    cands = gen.generate(n, seed=cfg.seed, batch_size=batch_size, steps=cfg.nfe, progress=True)
+    cands = gen.generate(n, seed=cfg.seed, batch_size=cfg.batch_for(gen.device), steps=cfg.nfe, progress=True,
+                         solver=cfg.solver)
     write(output, cands, format="extxyz")
     from gbsearch.geometry.properties import atom_fraction
     fr = [atom_fraction(c) for c in cands]

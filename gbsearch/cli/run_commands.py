@@ -30,6 +30,8 @@ def run(
     database: Optional[str] = _opt("database"),
     seed: Optional[int] = _opt("seed"),
     nfe: Optional[int] = _opt("nfe", "--nfe"),
+    solver: Optional[str] = _opt("solver"),
+    batch_size: Optional[int] = _opt("batch_size"),
     anneal_temperature: Optional[float] = _opt("anneal_temperature"),
     anneal_steps: Optional[int] = _opt("anneal_steps"),
     train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
@@ -41,7 +43,8 @@ def run(
 
     cfg = CampaignConfig.build(config, misorientation=misorientation, plane=plane, axis=axis, candidates=candidates, out=out,
                                model=model, scheduler=scheduler, workers=workers, database=database,
-                               seed=seed, nfe=nfe, anneal_temperature=anneal_temperature,
+                               seed=seed, nfe=nfe, solver=solver, batch_size=batch_size,
+                               anneal_temperature=anneal_temperature,
                                anneal_steps=anneal_steps)
     if train and cfg.model is None:
         cfg = cfg.replace(model=_train_first(cfg))
