@@ -62,7 +62,8 @@ def run_path(a) -> dict:
         _legacy_padding(gen.model)
         solver, fmt = "dpm3-singlestep", (torch.channels_last_3d if cuda else None)
     else:
-        gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda)
+        gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda,
+                               runtime=a.runtime)
         solver, fmt = a.solver, None
     if fmt is not None:                       # the old GPU layout (sample() now keeps the standard one)
         import functools
@@ -93,7 +94,8 @@ def run_path(a) -> dict:
     if a.save:
         from ase.io import write
         write(a.save, cands, format="extxyz")
-    return {"path": a.path, "device": a.device, "solver": solver, "nfe": a.nfe, "batch": batch,
+    return {"path": a.path, "device": a.device, "solver": solver,
+            "runtime": a.runtime if a.path == "new" else "torch", "nfe": a.nfe, "batch": batch,
             "candidates": a.candidates, "wall_s": wall, "threads": threads,
             "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
             "decode_share": decode_s[0] / wall,
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="write the rows here (JSON)")
     ap.add_argument("--solver", default=None, help="the new path's sampler (default: the campaign's)")
     ap.add_argument("--new-nfe", type=int, default=None, help="the new path's NFE (default: the campaign's)")
+    ap.add_argument("--runtime", default="torch", help="the new path's CPU runtime: torch or openvino")
     # internal: one path in this process
     ap.add_argument("--path", choices=["old", "new"])
     ap.add_argument("--nfe", type=int)
@@ -150,7 +153,7 @@ def main() -> None:
             n = a.candidates if a.device == "cpu" else int(batch)      # GPU: one timed batch after the warm-up one
             extra = ["--save", "/tmp/bench_generation_new.extxyz"] if (a.device == "cpu" and path == "new" and r == 0) else []
             row = _sub(["--path", path, "--device", a.device, "--nfe", str(nfe), "--batch", batch,
-                        "--candidates", str(n), "--solver", a.solver or cfg.solver, *extra])
+                        "--candidates", str(n), "--solver", a.solver or cfg.solver, "--runtime", a.runtime, *extra])
             row["round"] = r
             rows.append(row)
             print(f"round {r} {path:3s} {row['solver']:16s} {nfe:3d} NFE batch {batch:>3s}: "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install gbsearch into it. `--test` adds the test extras and the apt
 # packages OVITO needs for headless rendering (libvulkan1, mesa-vulkan-drivers) and the
-# postgresql extra (ase-db-backends, psycopg2) for the PostgreSQL tests.
+# postgresql extra (ase-db-backends, psycopg2) for the PostgreSQL tests and the openvino extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--test" ]]; then
@@ -12,7 +12,7 @@ if [[ "${1:-}" == "--test" ]]; then
       echo "warning: libvulkan1 mesa-vulkan-drivers missing (need root to install); OVITO rendering tests will fail" >&2
     fi
   fi
-  extras="[test,slurm,postgresql]"
+  extras="[test,slurm,postgresql,openvino]"
 else
   extras=""
 fi

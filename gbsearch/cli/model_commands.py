@@ -73,6 +73,7 @@ def generate(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=describe("batch_size")),
     nfe: Optional[int] = typer.Option(None, "--nfe", help=describe("nfe")),
     solver: Optional[str] = typer.Option(None, "--solver", help=describe("solver")),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=describe("runtime")),
 ):
     """In-paint unrelaxed candidate GB structures (extended XYZ, one frame each)."""
     from ase.io import write
@@ -81,10 +82,12 @@ def generate(
     from gbsearch.io_utils import writable_path
     from gbsearch.driver.config import CampaignConfig
 
-    cfg = CampaignConfig.build(misorientation=misorientation, nfe=nfe, seed=seed, solver=solver, batch_size=batch_size)
+    cfg = CampaignConfig.build(misorientation=misorientation, nfe=nfe, seed=seed, solver=solver, batch_size=batch_size,
+                               runtime=runtime)
     path = model_for(cfg.boundary, model)
     writable_path(output)
-    gen = GBGenerator.load(path)
+    import torch
+    gen = GBGenerator.load(path, runtime="torch" if torch.cuda.is_available() else cfg.runtime)
     cands = gen.generate(n, seed=cfg.seed, batch_size=cfg.batch_for(gen.device), steps=cfg.nfe, progress=True,
                          solver=cfg.solver)
     write(output, cands, format="extxyz")

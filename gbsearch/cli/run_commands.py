@@ -32,6 +32,7 @@ def run(
     nfe: Optional[int] = _opt("nfe", "--nfe"),
     solver: Optional[str] = _opt("solver"),
     batch_size: Optional[int] = _opt("batch_size"),
+    runtime: Optional[str] = _opt("runtime"),
     anneal_temperature: Optional[float] = _opt("anneal_temperature"),
     anneal_steps: Optional[int] = _opt("anneal_steps"),
     train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
@@ -43,7 +44,7 @@ def run(
 
     cfg = CampaignConfig.build(config, misorientation=misorientation, plane=plane, axis=axis, candidates=candidates, out=out,
                                model=model, scheduler=scheduler, workers=workers, database=database,
-                               seed=seed, nfe=nfe, solver=solver, batch_size=batch_size,
+                               seed=seed, nfe=nfe, solver=solver, batch_size=batch_size, runtime=runtime,
                                anneal_temperature=anneal_temperature,
                                anneal_steps=anneal_steps)
     if train and cfg.model is None:

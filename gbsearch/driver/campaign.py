@@ -153,8 +153,12 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
         import torch
 
         from gbsearch.gbmodel.model import GBGenerator
-        gen = GBGenerator.load(model_path)
+        before = torch.get_num_threads()
+        if threads is not None and not torch.cuda.is_available():
+            torch.set_num_threads(threads)       # before loading: OpenVINO takes its thread count then
+        gen = GBGenerator.load(model_path, runtime=config.runtime if not torch.cuda.is_available() else "torch")
         run = {"indices": len(missing), "device": str(gen.device), "solver": config.solver,
+               "runtime": config.runtime if gen.device.type == "cpu" else "torch",
                "batch_size": config.batch_for(gen.device), "started": _now(), "seconds": 0.0}
         meta["generated"].append(run)
         t0 = time.perf_counter()
@@ -170,9 +174,6 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
             if on_ready is not None:
                 on_ready({a.info["candidate"]: a for a in _as_written(batch)})
 
-        before = torch.get_num_threads()
-        if threads is not None and gen.device.type == "cpu":
-            torch.set_num_threads(threads)
         try:
             gen.generate(missing, seed=config.seed, steps=config.nfe, progress=progress, on_batch=keep,
                          batch_size=config.batch_for(gen.device), solver=config.solver)

@@ -41,6 +41,8 @@ class CampaignConfig:
     # on a CPU generation dominates a campaign, so campaigns default to 20.
     nfe: int = _setting(20, "solver steps (network evaluations) per candidate; SPEC: 60", (int,), 1)
     solver: str = _setting("dpm3-singlestep", "sampler: dpm3-singlestep (the paper's), dpm2m or unipc", (str,))
+    runtime: str = _setting("torch", "network runtime on a CPU: torch, or openvino (pip install \"gbsearch[openvino]\")",
+                            (str,))
     batch_size: int | None = _setting(None, "candidates in-painted per batch (default 64 on a GPU, 1 on a CPU)",
                                       (int,), 1)
     # A short NVT anneal of each candidate's free atoms before CG, as the reference search does:
@@ -81,6 +83,8 @@ class CampaignConfig:
         from gbsearch.solvers import SOLVERS
         if self.solver not in SOLVERS:
             raise InputError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.runtime not in ("torch", "openvino"):
+            raise InputError(f"runtime must be torch or openvino, got {self.runtime!r}")
         if self.scheduler and self.cluster:
             raise InputError("set either scheduler or cluster, not both")
         if self.database is not None:

@@ -171,13 +171,16 @@ class GBGenerator:
 
     @classmethod
     def load(cls, path: str | Path, device=None, *, precision: str = "autocast",
-             compile: bool = False) -> "GBGenerator":
+             compile: bool = False, runtime: str = "torch") -> "GBGenerator":
         """precision: "autocast" (fp32 weights, bf16 autocast where the hardware has it: what
         every quality figure of the README was measured with) or "bf16" (weights cast to
         bfloat16, GroupNorm in bf16 too: on the H200 76 against 97 ms per batch-64 forward; its
         candidates' quality has not been measured apart from a change of solver, so it is not the
         default). compile: torch.compile the network (CUDA; default mode; the first batch of each
-        size compiles, about a minute)."""
+        size compiles, about a minute). runtime: "torch", or "openvino" on a CPU (the network
+        converted once, ~30 s, and run by OpenVINO at its default precision, bf16 on AMX /
+        AVX512-BF16 CPUs: about 2x torch's bf16 path, bench/bench_cpu_runtimes.py; needs the
+        ``openvino`` extra)."""
         from gbsearch.diffusion import load_checkpoint
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision not in ("bf16", "autocast"):
@@ -185,6 +188,16 @@ class GBGenerator:
         model, scheduler, meta = load_checkpoint(path, device=device)
         if precision == "bf16":
             model = model.to(torch.bfloat16)
+        if runtime == "openvino":
+            if device.type != "cpu":
+                raise InputError("the openvino runtime runs on the CPU; use runtime torch on a GPU")
+            from gbsearch.diffusion.cpu_runtime import OpenVINOModel, openvino_available
+            if not openvino_available():
+                raise InputError('runtime openvino needs the openvino package: pip install "gbsearch[openvino]"')
+            grid_shape = tuple(meta["grid"]["shape"])
+            model = OpenVINOModel(model, grid_shape, threads=torch.get_num_threads())
+        elif runtime != "torch":
+            raise ValueError(f"runtime must be torch or openvino, not {runtime!r}")
         if compile:
             model = torch.compile(model)
         extra = meta.get("extra") or {}
