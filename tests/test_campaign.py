@@ -324,3 +324,30 @@ def test_each_shipped_model_loads_and_generates_a_candidate(name):
     # 310 free atoms of 320 measured for the two models, 303 and 308 at 8 steps)
     assert abs(n_free - cand.info["n_free_bulk"]) <= 2 * cand.info["n_plane"]
     assert 0 <= atom_fraction(cand) < 1
+
+
+def test_each_batch_is_handed_on_for_relaxation_as_it_is_written(tmp_path, tiny_model):
+    """generate_candidates calls on_ready with each batch as soon as it is on disk, as the file
+    gives it back (what lets the campaign relax while it generates): batch k arrives while the
+    file holds batches 0…k only, and the frames equal the file's."""
+    from ase.io import read
+
+    from gbsearch.driver.campaign import generate_candidates
+    from gbsearch.driver.config import CampaignConfig
+    out = tmp_path / "o"
+    seen = []
+
+    def on_ready(ready):
+        on_disk = read(out / "candidates.extxyz", index=":")
+        seen.append((sorted(ready), len(on_disk), ready))
+
+    cfg = CampaignConfig(candidates=5, out=out, model=tiny_model, nfe=4, anneal_steps=0, batch_size=2)
+    frames = generate_candidates(cfg, progress=False, on_ready=on_ready)
+    assert [(ids, n) for ids, n, _ in seen] == [([0, 1], 2), ([2, 3], 4), ([4], 5)]
+    for _, _, ready in seen:
+        for i, atoms in ready.items():
+            assert np.array_equal(atoms.positions, frames[i].positions)
+    # A resumed call hands on what the file already holds, first and at once.
+    again = []
+    generate_candidates(cfg, progress=False, on_ready=lambda r: again.append(sorted(r)))
+    assert again == [[0, 1, 2, 3, 4]]

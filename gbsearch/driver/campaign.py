@@ -156,7 +156,11 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
         before = torch.get_num_threads()
         if threads is not None and not torch.cuda.is_available():
             torch.set_num_threads(threads)       # before loading: OpenVINO takes its thread count then
-        gen = GBGenerator.load(model_path, runtime=config.runtime if not torch.cuda.is_available() else "torch")
+        try:
+            gen = GBGenerator.load(model_path, runtime=config.runtime if not torch.cuda.is_available() else "torch")
+        except BaseException:
+            torch.set_num_threads(before)
+            raise
         run = {"indices": len(missing), "device": str(gen.device), "solver": config.solver,
                "runtime": config.runtime if gen.device.type == "cpu" else "torch",
                "batch_size": config.batch_for(gen.device), "started": _now(), "seconds": 0.0}
