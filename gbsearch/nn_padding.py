@@ -25,10 +25,12 @@ def pad_per_axis(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> tor
     if pad == 0 or not (zeros or any(periodic)):
         return x
     b, c, *n = x.shape
-    if any(per and pad > k for k, per in zip(n, periodic)):
+    # Graph export (TorchScript tracing for ONNX / OpenVINO, torch.export) does not follow the
+    # in-place border copies below (ONNX export silently drops them; OpenVINO refuses the graph),
+    # so it takes the by-index path, which has none.
+    if any(per and pad > k for k, per in zip(n, periodic)) or torch.jit.is_tracing() \
+            or torch.compiler.is_exporting():
         return _pad_by_index(x, pad, periodic, zeros)
-    if torch.jit.is_tracing() or torch.compiler.is_exporting():
-        return _pad_by_cat(x, pad, periodic, zeros)
     widen = [pad if (per or zeros) else 0 for per in periodic]
     cl = x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
     out = torch.empty((b, c, *(k + 2 * w for k, w in zip(n, widen))), dtype=x.dtype, device=x.device,
@@ -49,28 +51,10 @@ def pad_per_axis(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> tor
     return out
 
 
-def _pad_by_cat(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> torch.Tensor:
-    """Same values as :func:`pad_per_axis` (pad <= every periodic axis), built from slices and
-    torch.cat instead of in-place copies into an empty tensor, for graph export (TorchScript
-    tracing for ONNX / OpenVINO, torch.export): the tracers do not follow the in-place border
-    copies (ONNX export then silently drops them; OpenVINO refuses the graph). Axis by axis, as
-    there, so the corners wrap the same way. Output in the standard layout."""
-    import torch.nn.functional as F
-
-    for k, per in enumerate(periodic):
-        dim, n = 2 + k, x.shape[2 + k]
-        if per:
-            x = torch.cat([x.narrow(dim, n - pad, pad), x, x.narrow(dim, 0, pad)], dim=dim)
-        elif zeros:
-            spec = [0, 0] * 3
-            spec[2 * (2 - k)] = spec[2 * (2 - k) + 1] = pad   # F.pad lists the last axis first
-            x = F.pad(x, spec)
-    return x
-
-
 def _pad_by_index(x: torch.Tensor, pad: int, periodic, zeros: bool = True) -> torch.Tensor:
-    """Same result as :func:`pad_per_axis` for pads wider than a periodic axis: wrap indices
-    modulo the axis length (index_select), zeros on open axes."""
+    """Same result as :func:`pad_per_axis`, for pads wider than a periodic axis and for graph
+    export: wrap indices modulo the axis length (index_select), zeros on open axes. Output in
+    the standard layout."""
     import torch.nn.functional as F
 
     for k, per in enumerate(periodic):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gbsearch.diffusion import UNet3D, UNetConfig, make_scheduler, sample
-from gbsearch.nn_padding import _pad_by_cat, pad_per_axis
+from gbsearch.nn_padding import _pad_by_index, pad_per_axis
 
 SHAPE = (8, 8, 16)
 
@@ -25,7 +25,7 @@ def small_model() -> UNet3D:
 def test_export_padding_path_equals_eager(periodic, zeros):
     x = torch.randn(2, 3, 5, 6, 7)
     for pad in (1, 2):
-        assert torch.equal(_pad_by_cat(x, pad, periodic, zeros), pad_per_axis(x, pad, periodic, zeros))
+        assert torch.equal(_pad_by_index(x, pad, periodic, zeros), pad_per_axis(x, pad, periodic, zeros))
 
 
 def test_openvino_model_matches_torch_and_samples():

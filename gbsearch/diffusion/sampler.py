@@ -51,10 +51,11 @@ def keep_freed_cpu_memory() -> bool:
 
     Every U-Net activation on the CPU is a fresh multi-MB tensor; above glibc's mmap threshold each
     one is mapped and unmapped, and every page is faulted in and zeroed by the kernel again at the
-    next step. That page-fault work was the larger part of a CPU forward pass (sys time ~40 % of a
-    `gbsearch generate`). Raising the mmap and trim thresholds (mallopt M_MMAP_THRESHOLD,
-    M_TRIM_THRESHOLD) lets the allocator reuse the same pages. Returns False where it does not
-    apply (not Linux/glibc)."""
+    next step. A `gbsearch generate` of 12 candidates in batches of 16 spent 58 s of its 218 CPU-s
+    in the kernel; on a loaded machine a single convolution ran 2-3x faster with the thresholds
+    raised. An idle run of batch-1 candidates gains little (bench/bench_generation.py). Raising
+    the mmap and trim thresholds (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) lets the allocator
+    reuse the same pages. Returns False where it does not apply (not Linux/glibc)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -107,7 +108,7 @@ def sample(
     if device.type == "cpu":
         keep_freed_cpu_memory()
     dtype = next(model.parameters()).dtype
-    # A model whose weights are bf16 already (GBGenerator's GPU default) runs without autocast.
+    # A model whose weights are bf16 already (GBGenerator.load(precision="bf16")) runs without autocast.
     use_amp = dtype == torch.float32 and ((cuda or cpu_has_bf16()) if autocast is None else autocast)
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if use_amp else nullcontext()
     # Layout only (values unchanged): oneDNN's bf16 3D convolutions run fastest channels-last
