@@ -48,6 +48,33 @@ def test_dpm_solver3_makes_exactly_60_network_evaluations():
     assert ts == sorted(ts, reverse=True) and all(x.shape[0] == 3 for x, _ in log.calls)
 
 
+@pytest.mark.parametrize("solver", ["dpm3-singlestep", "dpm2m", "unipc"])
+def test_every_named_solver_makes_its_steps_and_holds_the_known_region(solver):
+    """Each sampler of gbsearch.solvers: `steps` network evaluations from high to low noise, a
+    finite sample inside the clip bounds, the known voxels exact."""
+    m = small_model()
+    log = CallLog(m)
+    known = torch.rand(SHAPE)
+    mask = torch.zeros(SHAPE, dtype=torch.bool)
+    mask[..., :2] = True
+    out = sample(m, make_scheduler(solver=solver), SHAPE, n=2, known=known, known_mask=mask,
+                 generator=torch.Generator().manual_seed(1), steps=7, clip=(0.0, 1.0))
+    assert len(log.calls) == 7
+    ts = [int(t[0]) for _, t in log.calls]
+    assert ts == sorted(ts, reverse=True)
+    assert torch.isfinite(out).all() and out.min() >= -1e-6 and out.max() <= 1 + 1e-6
+    assert torch.equal(out[:, 0][:, mask], known[mask].expand(2, -1))
+
+
+def test_an_unknown_solver_is_refused_with_the_known_names():
+    from gbsearch.driver.config import CampaignConfig
+    from gbsearch.errors import InputError
+    with pytest.raises(ValueError, match="dpm3-singlestep, dpm2m, unipc"):
+        make_scheduler(solver="euler")
+    with pytest.raises(InputError, match="solver must be one of"):
+        CampaignConfig(solver="euler")
+
+
 def test_clip_bounds_every_data_estimate():
     # An untrained ε-network (output ≈ 0) makes the data estimate x/alpha_t, huge at high noise;
     # clipping keeps the final sample (the last data estimate) inside the bounds.
