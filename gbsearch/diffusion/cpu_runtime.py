@@ -1,14 +1,14 @@
 """The U-Net through OpenVINO on the CPU (issue 16): a drop-in for the torch network in `sample()`.
 
 On the 2-core AVX-512/AMX Xeon of bench/bench_cpu_runtimes.py, OpenVINO's CPU plugin at its
-default (bf16 on AMX / AVX512-BF16 CPUs) ran one forward of the shipped Σ5 U-Net about 2x
-faster than torch's bf16 autocast + channels-last path. ONNX Runtime (fp32 only) was slower
-than torch there, so only OpenVINO is wrapped.
+default (bf16 on AMX / AVX512-BF16 CPUs) ran one forward of the shipped Σ5 U-Net 2.2-2.4x
+faster than torch's bf16 autocast + channels-last path with the machine loaded; over a whole
+idle generation (bench/bench_generation.py --runtime openvino) the gain was 1.1x. ONNX Runtime
+(fp32 only) was slower than torch there, so only OpenVINO is wrapped.
 
-    from gbsearch.diffusion.cpu_runtime import OpenVINOModel
-    gen.model = OpenVINOModel(gen.model, (28, 28, 64))      # then gen.generate(...) as before
+    gen = GBGenerator.load(path, runtime="openvino")         # or gbsearch run --runtime openvino
 
-Needs the ``openvino`` package (not a dependency of gbsearch). Not used by default anywhere.
+Needs the ``openvino`` extra (pip install "gbsearch[openvino]"); not the default.
 """
 from __future__ import annotations
 

@@ -179,7 +179,8 @@ class GBGenerator:
         default). compile: torch.compile the network (CUDA; default mode; the first batch of each
         size compiles, about a minute). runtime: "torch", or "openvino" on a CPU (the network
         converted once, ~30 s, and run by OpenVINO at its default precision, bf16 on AMX /
-        AVX512-BF16 CPUs: about 2x torch's bf16 path, bench/bench_cpu_runtimes.py; needs the
+        AVX512-BF16 CPUs: 2.2-2.4x torch's bf16 forward on a loaded 2-core machine, 1.1x over a
+        whole idle generation; bench/bench_cpu_runtimes.py, bench/bench_generation.py; needs the
         ``openvino`` extra)."""
         from gbsearch.diffusion import load_checkpoint
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -238,7 +239,7 @@ class GBGenerator:
         height itself). Voxel densities are clipped to [0, 1] during sampling.
 
         steps: solver steps (network evaluations) per candidate; solver: a name of
-        :data:`gbsearch.diffusion.schedule.SOLVERS` (None: the model file's own DPM-Solver);
+        :data:`gbsearch.solvers.SOLVERS` (None: the model file's own DPM-Solver);
         on_batch(list of Atoms) is called as each batch is decoded (a campaign writes it to
         disk there)."""
         from tqdm.auto import tqdm
