@@ -52,10 +52,12 @@ def keep_freed_cpu_memory() -> bool:
     Every U-Net activation on the CPU is a fresh multi-MB tensor; above glibc's mmap threshold each
     one is mapped and unmapped, and every page is faulted in and zeroed by the kernel again at the
     next step. A `gbsearch generate` of 12 candidates in batches of 16 spent 58 s of its 218 CPU-s
-    in the kernel; on a loaded machine a single convolution ran 2-3x faster with the thresholds
-    raised. An idle run of batch-1 candidates gains little (bench/bench_generation.py). Raising
-    the mmap and trim thresholds (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) lets the allocator
-    reuse the same pages. Returns False where it does not apply (not Linux/glibc)."""
+    in the kernel. The evidence for the fix is mixed: one loaded run of a single convolution was
+    2-3x faster with the same thresholds raised through GLIBC_TUNABLES, a second with mallopt at
+    run time was not, and an idle batch-1 generation gains little (bench/bench_generation.py:
+    8.42 against 8.67 core-s with the padding change). Raising the mmap and trim thresholds
+    (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) lets the allocator reuse the same pages and
+    changes no value. Returns False where it does not apply (not Linux/glibc)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
