@@ -8,6 +8,13 @@ with the bundled reference search:
 
     python bench/discovery.py --candidates 8 --seeds 5 --workers 2 --out runs/discovery
     python bench/discovery.py --merge runs/d_a runs/d_b --out runs/discovery   # runs of other seeds, combined
+    python bench/discovery.py --model gbsearch/data/models/twist100_transfer.pt -m 22.62 \
+        --reference runs/lib/sigma13 --candidates 32 --seeds 5 --nfe 20 --out runs/transfer13   # zero-shot
+
+A model of many boundaries (issue 17) is held out from every boundary it was not trained on:
+the whole boundary is then the held-out set. ``--reference DIR`` takes the target from a
+reference search folder (its campaign.db, convergence.json and reference_settings.json)
+instead of the bundled dataset.
 
 Prints and writes OUT/discovery.json and OUT/discovery.png:
   * the lowest γ found near the ground state's and the metastable phase's [n], against the
@@ -43,8 +50,10 @@ GS_TOL = 0.005       # J/m², "reached the ground state"
 ENV_TOL = 0.05       # J/m², "on the lower envelope"
 
 
-def reference_frame(misorientation: float) -> pd.DataFrame:
-    df = campaign_table(CampaignDB(reference_db_path(misorientation)))
+def reference_frame(misorientation: float, folder: Path | None = None) -> pd.DataFrame:
+    """The reference search's trials in order: the bundled dataset's, or a search folder's."""
+    db = folder / "campaign.db" if folder is not None else reference_db_path(misorientation)
+    df = campaign_table(CampaignDB(db))
     return df[df.source == "reference"].sort_values("trial").reset_index(drop=True)
 
 
@@ -87,10 +96,20 @@ def reference_cost(ref: pd.DataFrame, target: float, seeds: int = 1000) -> dict:
             "geometric_median": float(np.log(2) / -np.log1p(-hit.sum() / n_trials))}
 
 
-def time_reference_trials(client, k: int, misorientation: float) -> list[float]:
-    """Run ``k`` reference trials (the bundled search's settings, fresh seeds) and return
+def reference_meta(misorientation: float, folder: Path | None = None) -> tuple[dict, dict]:
+    """(search settings, metastable minimum {n_frac, gamma_J_m2}) of the bundled dataset or of
+    a reference search folder."""
+    if folder is None:
+        prov = provenance(misorientation)
+        return prov["settings"], prov["metastable"]
+    settings = json.loads((folder / "reference_settings.json").read_text())["settings"]
+    return settings, json.loads((folder / "convergence.json").read_text())["metastable"]
+
+
+def time_reference_trials(client, k: int, settings: dict) -> list[float]:
+    """Run ``k`` reference trials (the reference search's ``settings``, fresh seeds) and return
     their wall times (s), each measured on its worker."""
-    settings = settings_from_dict(provenance(misorientation)["settings"])
+    settings = settings_from_dict(settings)
     specs = [draw_trial(settings, 90_001, i) for i in range(k)]
     res = client.gather(client.map(run_trial, specs, pure=False))
     return [r["wall_s"] for r in res]
@@ -102,8 +121,8 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.6, 4.6), dpi=140)
-    lo, hi = window
-    spans = [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
+    lo, hi = window if window is not None else (0.0, 0.0)
+    spans = [] if window is None else [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
     for i, (a, b) in enumerate(spans):
         ax.axvspan(a, b, color="0.88", zorder=0, label="training window" if i == 0 else None)
     ax.scatter(ref.n_frac, ref.gamma_J_m2, s=12, color="tab:blue", alpha=0.5, label="reference search")
@@ -111,7 +130,7 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ax.plot(env.n_frac, env.gamma_J_m2, "-", color="navy", lw=1.1, label="reference lower envelope")
     ok = diff[diff.status.isin(["ok", "duplicate"])]
     ax.scatter(ok.n_frac, ok.gamma_J_m2, s=22, color="tab:red", marker="^", alpha=0.8,
-               label="diffusion (held-out model)")
+               label="diffusion (held-out model)" if window != (0.0, 1.0) else "diffusion")
     for (n, g), name in ((gs, "ground state"), (meta, "metastable")):
         ax.annotate(name, (n, g), (n + 0.04, g - 0.12), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.6))
     ax.set_xlabel("[n] (fraction of a bulk plane)")
@@ -141,24 +160,27 @@ def merge(dirs, misorientation: float, out: Path) -> None:
         raise SystemExit("cannot merge: a seed appears in two runs")
     ref_times = [t for r in runs for t in r.get("reference_trial_s", [])] or \
         [r["wall_time"]["per_reference_trial_s"] for r in runs]
-    ref = reference_frame(misorientation)
+    folder = Path(runs[0]["reference_folder"]) if runs[0].get("reference_folder") else None
+    ref = reference_frame(misorientation, folder)
     gs = ref.loc[ref.gamma_J_m2.idxmin()]
-    prov = provenance(misorientation)
-    meta = (prov["metastable"]["n_frac"], prov["metastable"]["gamma_J_m2"])
-    window = tuple(runs[0]["training_window"])
+    metastable = reference_meta(misorientation, folder)[1]
+    meta = (metastable["n_frac"], metastable["gamma_J_m2"])
+    window = tuple(runs[0]["training_window"]) if runs[0]["training_window"] is not None else None
     res = summarize(diff, sorted(per_seed, key=lambda s: s["seed"]), ref_times,
                     sum(r["wall_time"]["reference_block_s"] for r in runs), ref, lower_envelope(ref), gs, meta,
                     window, {"model": runs[0]["model"], "candidates_per_seed": runs[0]["candidates_per_seed"],
                              "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
                              "nfe": runs[0]["nfe"], "anneal_steps": runs[0].get("anneal_steps", 0),
-                             "merged_from": [str(d) for d in dirs]})
+                             "merged_from": [str(d) for d in dirs], "reference_folder": runs[0].get("reference_folder"),
+                             "trained_on": runs[0].get("trained_on")})
     write_and_print(res, diff, ref, window, out, gs, meta)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="gbsearch/data/models/sigma5_window.pt")
-    ap.add_argument("--misorientation", type=float, default=36.87)
+    ap.add_argument("--misorientation", "-m", type=float, default=36.87)
+    ap.add_argument("--reference", default=None, help="reference search folder (default: the bundled dataset)")
     ap.add_argument("--candidates", type=int, default=8, help="per seed")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a second, independent set)")
@@ -179,20 +201,25 @@ def main() -> None:
         merge(a.merge, a.misorientation, out)
         return
 
-    gen = GBGenerator.load(a.model)
-    window = tuple((gen.meta.get("extra") or {}).get("provenance", {}).get("n_window") or (0.0, 1.0))
-    ref = reference_frame(a.misorientation)
+    folder = Path(a.reference) if a.reference else None
+    gen = GBGenerator.load(a.model, boundary=a.misorientation)
+    ref = reference_frame(a.misorientation, folder)
     env = lower_envelope(ref)
     gs = ref.loc[ref.gamma_J_m2.idxmin()]
-    prov = provenance(a.misorientation)
-    meta_n, meta_g = prov["metastable"]["n_frac"], prov["metastable"]["gamma_J_m2"]
-    assert not in_window(gs.n_frac, window) and not in_window(meta_n, window), "window must hold both out"
+    ref_settings, metastable = reference_meta(a.misorientation, folder)
+    meta_n, meta_g = metastable["n_frac"], metastable["gamma_J_m2"]
+    if gen.boundary.sigma not in gen.trained_on:
+        window = None             # never trained on: every [n] of it is held out
+    else:
+        window = tuple((gen.meta.get("extra") or {}).get("provenance", {}).get("n_window") or (0.0, 1.0))
+        if window != (0.0, 1.0):
+            assert not in_window(gs.n_frac, window) and not in_window(meta_n, window), "window must hold both out"
 
     from gbsearch.driver.cluster import close_client, get_client
     client = get_client(workers=a.workers)
     try:
         t0 = time.perf_counter()
-        ref_times = time_reference_trials(client, a.reference_trials, a.misorientation)
+        ref_times = time_reference_trials(client, a.reference_trials, ref_settings)
         t_ref_block = time.perf_counter() - t0
         frames, per_seed = [], []
         for seed in range(a.first_seed, a.first_seed + a.seeds):
@@ -215,7 +242,8 @@ def main() -> None:
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
                     {"model": a.model, "candidates_per_seed": a.candidates, "seeds": a.seeds,
                      "first_seed": a.first_seed, "nfe": a.nfe, "solver": a.solver,
-                     "anneal_steps": a.anneal_steps})
+                     "anneal_steps": a.anneal_steps, "reference_folder": a.reference,
+                     "trained_on": gen.trained_on})
     write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
 
@@ -230,7 +258,7 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
     # the median is defined (finite) once more than half of the seeds reached it
     median = float(np.median([np.inf if h is None else h for h in hits])) if hits else np.inf
     res = dict(run_info) | {
-        "training_window": list(window), "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
+        "training_window": list(window) if window is not None else None, "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
         "reference": {"ground_state": {"n_frac": float(gs.n_frac), "gamma_J_m2": float(gs.gamma_J_m2)},
                       "metastable": {"n_frac": meta_n, "gamma_J_m2": meta_g}},
         "diffusion_best_near_ground_state": best_near(relaxed, gs.n_frac),
@@ -271,7 +299,8 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
     def fmt(v):
         return "no candidate at that [n]" if v is None else f"{v:.4f}"
     r = res["reference"]
-    print(f"held-out model {res['model']}, training window [n] ∈ {window}; {res['seeds']} seeds × "
+    held = ("boundary never trained on" if window is None else f"training window [n] ∈ {window}")
+    print(f"model {res['model']}, {held}; {res['seeds']} seeds × "
           f"{res['candidates_per_seed']} candidates, "
           f"{res['relaxed']} relaxed, {res['failed']} failed")
     print(f"near the ground state ([n]={r['ground_state']['n_frac']:.2f}): diffusion best "

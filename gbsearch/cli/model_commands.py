@@ -87,7 +87,11 @@ def generate(
     path = model_for(cfg.boundary, model)
     writable_path(output)
     import torch
-    gen = GBGenerator.load(path, runtime="torch" if torch.cuda.is_available() else cfg.runtime)
+    gen = GBGenerator.load(path, runtime="torch" if torch.cuda.is_available() else cfg.runtime,
+                           boundary=cfg.boundary)
+    if cfg.boundary.sigma not in gen.trained_on:
+        typer.echo(f"{cfg.boundary.label} was not in the model's training set "
+                   f"({', '.join(f'Σ{v}' for v in gen.trained_on)})")
     cands = gen.generate(n, seed=cfg.seed, batch_size=cfg.batch_for(gen.device), steps=cfg.nfe, progress=True,
                          solver=cfg.solver)
     write(output, cands, format="extxyz")

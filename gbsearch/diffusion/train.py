@@ -64,6 +64,7 @@ class TrainResult:
     checkpoint: Path | None = None
     ema_model: UNet3D | None = None
     config: "TrainConfig | None" = None
+    plateaued: bool = False             # stopped by the plateau criterion (stop_patience)
 
 
 def _is_int(v) -> bool:
@@ -103,6 +104,11 @@ class TrainConfig:
     memory_format: str | None = None    # CUDA activations: "channels_last" (3d) or "contiguous" (None)
     max_time: float | None = None       # seconds; checkpoint and return early (resume to continue)
     resume: bool = True                 # continue from out_dir/last.pt when present
+    # Stop once the validation loss has plateaued: over the last stop_patience validations no
+    # group's (boundary's) loss fell more than stop_min_delta (relative) below its best before
+    # them. None: run to `steps`.
+    stop_patience: int | None = None
+    stop_min_delta: float = 0.01
 
     def __post_init__(self) -> None:
         self.validate()
@@ -131,6 +137,9 @@ class TrainConfig:
             ("max_time", self.max_time is None or (_is_num(self.max_time) and self.max_time >= 0),
              "None (no limit) or a number of seconds >= 0"),
             ("resume", isinstance(self.resume, bool), "True or False"),
+            ("stop_patience", self.stop_patience is None or (_is_int(self.stop_patience) and self.stop_patience >= 1),
+             "None (run to steps) or a positive integer"),
+            ("stop_min_delta", _is_num(self.stop_min_delta) and 0 <= self.stop_min_delta < 1, "a number in [0, 1)"),
         ]
         bad = [f"{name} must be {want}, got {getattr(self, name)!r}" for name, ok, want in checks if not ok]
         if bad:
@@ -340,9 +349,23 @@ def _optimizer(model: UNet3D, cfg: TrainConfig, ckpt: dict | None):
     return opt, plateau
 
 
+def _init_weights(model: UNet3D, path, model_cfg: UNetConfig, schedule_cfg: ScheduleConfig) -> float:
+    """Load another checkpoint's sampling weights into a fresh model (warm start); its data
+    scale is returned, since the weights are only meaningful on data scaled the same way."""
+    ckpt = read_checkpoint(path)
+    check_compatible(ckpt, path, {"model_config": model_cfg, "schedule_config": schedule_cfg})
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in (ckpt.get("ema_state") or ckpt["model_state"]).items()})
+    except RuntimeError as exc:
+        raise CheckpointError(f"initial weights {path} do not fit: {str(exc).splitlines()[0]}") from exc
+    return float(ckpt["data_scale"])
+
+
 def _start_run(model_cfg, schedule_cfg, dataset, val_dataset, out_dir: Path, cfg: TrainConfig, env: _Runtime,
-               data_scale, grid) -> _Run:
-    """A fresh model, or the state of out_dir/last.pt (cfg.resume); data scale, EMA, optimizer, DDP."""
+               data_scale, grid, init_from=None) -> _Run:
+    """A fresh model (its weights from ``init_from`` when given), or the state of
+    out_dir/last.pt (cfg.resume); data scale, EMA, optimizer, DDP."""
     torch.manual_seed(cfg.seed)
     model = UNet3D(model_cfg)
     vp = VPSchedule(schedule_cfg)
@@ -351,6 +374,8 @@ def _start_run(model_cfg, schedule_cfg, dataset, val_dataset, out_dir: Path, cfg
     if ckpt is not None:
         data_scale = ckpt["data_scale"]
         grid = grid if grid is not None else ckpt.get("grid")
+    elif init_from is not None:
+        data_scale = _init_weights(model, init_from, model_cfg, schedule_cfg)
     if data_scale is None:
         data_scale = _shared_scale(dataset, env)
     model = model.to(device=env.device, memory_format=env.fmt)
@@ -380,26 +405,68 @@ def _save(run: _Run, path: Path) -> None:
                         extra={"train_config": run.cfg.to_dict()})
 
 
-def _validation(run: _Run) -> float | None:
-    """Validation loss of the averaged weights (the raw ones without EMA); None without a set."""
+def _validation(run: _Run) -> tuple[float | None, dict | None]:
+    """(validation loss, per-group losses or None) of the averaged weights (the raw ones
+    without EMA); (None, None) without a set.
+
+    A validation set with ``groups()`` (name → (group label, dataset), e.g. one dataset per
+    boundary and replication, each on its own grid) is validated dataset by dataset; a label's
+    loss is the item-weighted mean of its datasets' and the loss is the mean over labels (every
+    boundary counts the same, as the training batches draw them)."""
     if run.val_dataset is None or len(run.val_dataset) == 0:
-        return None
+        return None, None
     env = run.env
-    return validate(run.ema if run.ema is not None else run.model, run.vp, run.val_dataset, run.cfg.batch_size,
-                    env.device, env.rank, env.world, seed=run.cfg.seed + 10_000, amp=env.amp,
-                    scale=run.data_scale, fmt=env.fmt)
+    net = run.ema if run.ema is not None else run.model
+
+    def loss_of(ds):
+        return validate(net, run.vp, ds, run.cfg.batch_size, env.device, env.rank, env.world,
+                        seed=run.cfg.seed + 10_000, amp=env.amp, scale=run.data_scale, fmt=env.fmt)
+
+    if not callable(getattr(run.val_dataset, "groups", None)):
+        return loss_of(run.val_dataset), None
+    sums: dict = {}
+    for label, ds in run.val_dataset.groups().values():
+        if len(ds):
+            total, n = sums.get(label, (0.0, 0))
+            sums[label] = (total + loss_of(ds) * len(ds), n + len(ds))
+    by_label = {label: total / n for label, (total, n) in sorted(sums.items())}
+    return sum(by_label.values()) / len(by_label), by_label
 
 
-def _record(run: _Run, loss: float | None, val: float | None) -> None:
-    run.history.append({"step": run.step, "loss": loss, "val_loss": val, "lr": run.opt.param_groups[0]["lr"]})
+def _record(run: _Run, loss: float | None, val: float | None, val_groups: dict | None = None) -> None:
+    rec = {"step": run.step, "loss": loss, "val_loss": val, "lr": run.opt.param_groups[0]["lr"]}
+    if val_groups is not None:
+        rec["val_groups"] = val_groups
+    run.history.append(rec)
+
+
+def plateaued(history: list, patience: int, min_delta: float = 0.01) -> bool:
+    """Whether the validation loss has plateaued: over the last ``patience`` validations of
+    ``history`` (train records) no group's loss (``val_groups``; ``val_loss`` without groups)
+    fell more than ``min_delta`` (relative) below its best before them."""
+    recs = [r for r in history if r.get("val_loss") is not None]
+    if len(recs) <= patience:
+        return False
+    before, last = recs[:-patience], recs[-patience:]
+
+    def series(records, key):
+        return [r["val_groups"][key] if key is not None else r["val_loss"] for r in records
+                if key is None or key in (r.get("val_groups") or {})]
+
+    keys = sorted(last[-1].get("val_groups") or {}) or [None]
+    for key in keys:
+        old, new = series(before, key), series(last, key)
+        if not old or not new or min(new) < (1 - min_delta) * min(old):
+            return False
+    return True
 
 
 def _validate_and_record(run: _Run, train_loss: float, bar) -> None:
     """Plateau step on the validation loss (the training loss without a validation set), a
     history record, and best.pt when the validation loss is the lowest yet."""
-    val = _validation(run)
+    val, groups = _validation(run)
     run.plateau.step(val if val is not None else train_loss)
-    _record(run, train_loss, val)
+    _record(run, train_loss, val, groups)
     bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val:.4f}" if val is not None else "-",
                     lr=f"{run.opt.param_groups[0]['lr']:.2e}")
     if val is not None and (run.best_val is None or val < run.best_val):
@@ -462,8 +529,8 @@ def _out_of_time(t_start: float, max_time: float | None, env: _Runtime) -> bool:
     return out
 
 
-def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> bool:
-    """Optimizer steps up to cfg.steps; True when max_time stopped it early."""
+def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> tuple[bool, bool]:
+    """Optimizer steps up to cfg.steps: (stopped early by max_time, stopped by the plateau criterion)."""
     cfg, env = run.cfg, run.env
     next_batch = _batch_stream(dataset, cfg, env, run.step)
     gen = torch.Generator(device=env.device).manual_seed(cfg.seed + 31 * env.rank + 1_000_003 * run.step)
@@ -471,8 +538,10 @@ def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> bool:
     run.net.train()
     run_sum, run_n = torch.zeros((), device=env.device), 0
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not (progress and env.is_main), desc="train", unit="step")
-    stopped_early = False
-    while run.step < cfg.steps:
+    stopped_early = done = False
+    if cfg.stop_patience and plateaued(run.history, cfg.stop_patience, cfg.stop_min_delta):
+        done = True           # a resumed run that had already plateaued
+    while run.step < cfg.steps and not done:
         run_sum += _train_step(run, next_batch(), gen)
         run_n += 1
         bar.update(1)
@@ -484,13 +553,14 @@ def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> bool:
             run_sum.zero_()
             run_n = 0
             _validate_and_record(run, train_loss, bar)
-        if run.step % ckpt_every == 0 or run.step == cfg.steps or out_of_time:
+            done = bool(cfg.stop_patience) and plateaued(run.history, cfg.stop_patience, cfg.stop_min_delta)
+        if run.step % ckpt_every == 0 or run.step == cfg.steps or out_of_time or done:
             _save(run, run.out_dir / LAST)
         if out_of_time:
             stopped_early = run.step < cfg.steps
             break
     bar.close()
-    return stopped_early
+    return stopped_early, done
 
 
 def _finish(env: _Runtime) -> None:
@@ -510,7 +580,7 @@ def _settings(config: TrainConfig | None, overrides: dict) -> TrainConfig:
 def train(model_cfg: UNetConfig, dataset: Dataset, val_dataset: Dataset | None, out_dir,
           config: TrainConfig | None = None, *, schedule_cfg: ScheduleConfig | None = None,
           data_scale: float | None = None, grid=None, device=None, progress: bool = True,
-          **settings) -> TrainResult:
+          init_from=None, **settings) -> TrainResult:
     """Train (or continue training) until config.steps total optimizer steps; return a TrainResult.
 
     config: the TrainConfig (default: TrainConfig()); keyword settings (steps=..., lr=...)
@@ -523,18 +593,23 @@ def train(model_cfg: UNetConfig, dataset: Dataset, val_dataset: Dataset | None, 
     grid: VoxelGrid-like or dict recorded in the checkpoint (shape, lengths, origin, periodic).
     device: None = this rank's GPU when CUDA is present, else the CPU. See TrainConfig for
     max_time (series of short resumed jobs), ema_decay and memory_format (default contiguous:
-    8-12 % faster per step on an H100, README).
+    8-12 % faster per step on an H100, README). init_from: a checkpoint whose weights (and
+    data scale) a fresh run starts from (same architecture and schedule; ignored on resume).
     """
     cfg = _settings(config, settings)
     t_start = time.monotonic()
     env = _runtime(device, cfg.memory_format)
     run = _start_run(model_cfg, schedule_cfg or ScheduleConfig(), dataset, val_dataset, Path(out_dir), cfg, env,
-                     data_scale, grid)
+                     data_scale, grid, init_from)
     if run.step == 0 and not run.history:
-        _record(run, None, _validation(run))
-    stopped_early = _fit(run, dataset, t_start, progress)
+        _record(run, None, *_validation(run))
+    stopped_early, done = _fit(run, dataset, t_start, progress)
     _finish(env)
     if stopped_early and env.is_main:
         print(f"train: stopped at step {run.step}/{cfg.steps} after max_time={cfg.max_time}s; resume to continue")
+    if done and env.is_main:
+        print(f"train: validation loss plateaued (no group improved > {cfg.stop_min_delta:.0%} over the last "
+              f"{cfg.stop_patience} validations); stopped at step {run.step}")
     return TrainResult(model=run.model, step=run.step, data_scale=run.data_scale, history=run.history,
-                       best_val_loss=run.best_val, checkpoint=run.out_dir / LAST, ema_model=run.ema, config=cfg)
+                       best_val_loss=run.best_val, checkpoint=run.out_dir / LAST, ema_model=run.ema, config=cfg,
+                       plateaued=done)

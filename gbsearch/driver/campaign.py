@@ -157,7 +157,8 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
         if threads is not None and not torch.cuda.is_available():
             torch.set_num_threads(threads)       # before loading: OpenVINO takes its thread count then
         try:
-            gen = GBGenerator.load(model_path, runtime=config.runtime if not torch.cuda.is_available() else "torch")
+            gen = GBGenerator.load(model_path, runtime=config.runtime if not torch.cuda.is_available() else "torch",
+                                   boundary=config.boundary)
         except BaseException:
             torch.set_num_threads(before)
             raise
@@ -260,12 +261,26 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
         best = structures[0].info
         summary += (f"\nlowest-energy diffusion structure: γ = {best['gamma_J_m2']:.4f} J/m² at "
                     f"[n] = {best['n_frac']:.4f} → {out / 'best.extxyz'}")
+    unseen = _unseen_note(model_path, b)
+    if unseen:
+        summary += "\n" + unseen
+    if structures or unseen:
         (out / "summary.txt").write_text(summary + "\n")
-    elif frames:
+    if not structures and frames:
         raise GBSearchError(f"none of the {len(frames)} candidates relaxed; see {out / 'table.csv'}")
     from gbsearch.analysis.html_report import write_html_report
     write_html_report(out, db)
     return CampaignResult(out, structures, summary)
+
+
+def _unseen_note(model_path: Path, boundary) -> str | None:
+    """A line for the summary when ``boundary`` was not in the model's training set."""
+    from gbsearch.gbmodel.model import model_trained_on
+    trained = model_trained_on(model_path)
+    if boundary.sigma in trained:
+        return None
+    return (f"{boundary.label} was not in the model's training set ({', '.join(f'Σ{v}' for v in trained)}): "
+            f"its candidates are the transferable model's zero-shot proposals ({model_path.name})")
 
 
 def _client(config: CampaignConfig, workers: int | None = None):

@@ -21,6 +21,12 @@ from gbsearch.io_utils import atomic_path
 from gbsearch.store.database import in_window, load_reference_structures  # noqa: F401
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+# The bundled model for every <100> twist boundary without a model of its own (issue 17).
+TRANSFER_MODEL = "twist100_transfer.pt"
+# Largest campaign cell (Å along each edge) a transferable model is run on: the network is
+# local (fully convolutional) so it takes any grid, but it was trained on cells of 7-21 Å (40
+# voxels at most) and a 60-voxel grid already costs 2.25x the Σ41 cell per candidate.
+MAX_MODEL_EDGE = 30.0
 
 
 def gb_train_config(**settings):
@@ -67,13 +73,55 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, config=None, *,
     return res
 
 
-def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provenance: dict,
-                 upper_dz: list[float] | None = None, half: bool = True) -> Path:
+def train_transfer_model(structures: list[Atoms], out_dir: str | Path, config=None, *, base_channels: int = 32,
+                         val_fraction: float = 0.1, progress: bool = True, provenance: dict | None = None,
+                         init_from: str | Path | None = None, prediction_type: str = "v_prediction",
+                         **settings):
+    """Train (or resume) one in-painting model on structures of several <100> twist boundaries
+    (any replications; each (Σ, replication) on its own grid, batches drawn per boundary,
+    :mod:`gbsearch.gbmodel.library_data`); writes OUT/last.pt, OUT/best.pt and OUT/model.pt, a
+    model for any <100> twist boundary (:meth:`GBGenerator.load` with ``boundary=``).
+
+    Validation takes ``val_fraction`` of every boundary and is reported per boundary;
+    ``config.stop_patience`` stops the run when every boundary's validation loss has
+    plateaued. init_from: a model file whose weights start a fresh run (e.g. a Σ5 model)."""
+    from gbsearch.diffusion import ScheduleConfig, TrainConfig, UNetConfig, train
+    from gbsearch.gbmodel.library_data import BoundaryLibraryDataset, split_by_boundary
+
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, not {type(config).__name__} (steps=N is a keyword)")
+    config = (config or gb_train_config()).updated(**settings)
+    trn, val = split_by_boundary(structures, val_fraction, config.seed)
+    train_set = BoundaryLibraryDataset(trn, augment=True)
+    val_set = BoundaryLibraryDataset(val, augment=False) if val else None
+    model_cfg = UNetConfig(base_channels=base_channels, channel_mult=(1, 2), num_res_blocks=3,
+                           periodic=(True, True, False))
+    res = train(model_cfg, train_set, val_set, out_dir, config, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
+                grid=None, progress=progress, init_from=init_from)
+    any_template = next(iter(train_set.templates.values()))
+    best = Path(out_dir) / "best.pt"
+    counts = {f"Σ{s}": sum(len(train_set.datasets[k]) for k in train_set.keys if k[0] == s) for s in train_set.sigmas}
+    export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", None,
+                 {**(provenance or {}), "train_structures": counts, "val_structures": len(val),
+                  "steps": res.step, "best_val_loss": res.best_val_loss, "plateaued": res.plateaued,
+                  "init_from": str(init_from) if init_from else None},
+                 upper_dz=train_set.upper_offsets(),
+                 transfer={"trained_on": train_set.sigmas,
+                           "template_settings": {k: v for k, v in any_template.to_dict().items()
+                                                 if k not in ("misorientation", "replicate")},
+                           "max_edge_A": MAX_MODEL_EDGE})
+    return res
+
+
+def export_model(checkpoint: Path, target: Path, template: SlabTemplate | None, provenance: dict,
+                 upper_dz: list[float] | None = None, half: bool = True, transfer: dict | None = None) -> Path:
     """Inference file: weights + configs + slab template + provenance, no optimizer.
 
     upper_dz: the training structures' upper-grain z offsets (Å, :meth:`SlabTemplate.upper_offset`);
     generation draws the fixed upper grain's height from them. half: store the weights as
-    float16 (they load into float32 models; see :func:`half_weights`)."""
+    float16 (they load into float32 models; see :func:`half_weights`). transfer: for a model of
+    many boundaries (``template`` None): trained_on (list of Σ), template_settings (SlabTemplate
+    fields but misorientation and replicate), max_edge_A."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
     ckpt = read_checkpoint(checkpoint)
     for key in ("optimizer_state", "lr_scheduler_state"):
@@ -85,7 +133,13 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate, provena
     if half:
         ckpt["model_state"] = half_weights(ckpt["model_state"])
         provenance = {**provenance, "stored_dtype": "float16"}
-    extra = {**(ckpt.get("extra") or {}), "template": template.to_dict(), "provenance": provenance}
+    if (template is None) == (transfer is None):
+        raise ValueError("export_model needs a template (one boundary) or transfer settings (many), not both")
+    extra = {**(ckpt.get("extra") or {}), "provenance": provenance}
+    if template is not None:
+        extra["template"] = template.to_dict()
+    else:
+        extra.update(boundaries="any", **transfer)
     if upper_dz is not None:
         extra["upper_dz"] = [round(float(v), 5) for v in upper_dz]
     ckpt["extra"] = extra
@@ -112,15 +166,20 @@ def half_weights(state: dict) -> dict:
 
 
 def bundled_model(boundary, variant: str = "full") -> Path | None:
-    """Path of the shipped model for a boundary (TwistCSL or angle in degrees), None if none."""
+    """Path of the shipped model for a boundary (TwistCSL or angle in degrees): its own
+    ``sigmaΣ_{variant}.pt`` when there is one, else (variant "full") the transferable
+    :data:`TRANSFER_MODEL` when shipped; None if neither."""
     from gbsearch.geometry.csl import as_boundary
     path = MODEL_DIR / f"sigma{as_boundary(boundary).sigma}_{variant}.pt"
-    return path if path.exists() else None
+    if path.exists():
+        return path
+    transfer = MODEL_DIR / TRANSFER_MODEL
+    return transfer if variant == "full" and transfer.exists() else None
 
 
 def model_sigmas(path: str | Path) -> set[int] | None:
     """The Σ values a model file serves: ``extra["boundaries"]`` when the model declares several
-    (a list of Σ, or "any" for every boundary it can take), else its slab template's Σ."""
+    (a list of Σ, or "any" for every boundary it can take: None), else its slab template's Σ."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
     from gbsearch.geometry.csl import find_twist_csl
     extra = read_checkpoint(path).get("extra") or {}
@@ -135,10 +194,44 @@ def model_sigmas(path: str | Path) -> set[int] | None:
     return {find_twist_csl(extra["template"]["misorientation"]).sigma}
 
 
+def model_trained_on(path: str | Path) -> list[int]:
+    """Σ of the boundaries a model file was trained on (``extra["trained_on"]``, else its
+    template's)."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    extra = read_checkpoint(path).get("extra") or {}
+    if "trained_on" in extra:
+        return [int(v) for v in extra["trained_on"]]
+    return sorted(model_sigmas(path) or [])
+
+
+def check_model_takes(path: str | Path, boundary) -> None:
+    """InputError when a model for any boundary cannot take ``boundary``'s campaign cell
+    (edge above its ``max_edge_A``, :data:`MAX_MODEL_EDGE` by default)."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    from gbsearch.gbmodel.slab_voxels import campaign_replicate
+    from gbsearch.geometry.bicrystal import A0_W
+    extra = read_checkpoint(path).get("extra") or {}
+    limit = float(extra.get("max_edge_A", MAX_MODEL_EDGE))
+    k = campaign_replicate(boundary)[0]
+    edge = k * boundary.edge(A0_W)
+    if edge > limit + 1e-9:
+        largest = max((c for c in _twist_sigmas() if c.edge(A0_W) <= limit), key=lambda c: c.sigma)
+        raise InputError(f"{boundary.label}: its CSL cell is {edge:.1f} Å wide, more than the {limit:g} Å "
+                         f"{Path(path).name} takes (boundaries up to Σ{largest.sigma}, "
+                         f"{largest.angle_deg:.2f}°); run `gbsearch reference -m {boundary.angle_deg:.2f}` "
+                         "for this boundary instead")
+
+
+def _twist_sigmas():
+    from gbsearch.geometry.csl import csl_twist_angles
+    return csl_twist_angles(101)
+
+
 def model_for(boundary, model: str | Path | None = None) -> Path:
     """The model file to in-paint ``boundary`` (a TwistCSL) with: ``model`` when given, else the
-    bundled one. A model trained for another boundary is refused with both named, before any
-    work is done (it would in-paint its own boundary's slabs under the requested title)."""
+    bundled one (the boundary's own, else the transferable one). A model trained for another
+    boundary, or a cell too large for a transferable model, is refused with both named, before
+    any work is done."""
     if model is None:
         path = bundled_model(boundary)
         if path is None:
@@ -148,12 +241,14 @@ def model_for(boundary, model: str | Path | None = None) -> Path:
                 f"  gbsearch reference --misorientation {boundary.angle_deg:.2f} --out runs/ref-sigma{s}\n"
                 f"  gbsearch train --reference runs/ref-sigma{s} --out runs/model-sigma{s}\n"
                 f"then pass --model runs/model-sigma{s}/model.pt (or use --train to do both now)")
-        return path
-    path = Path(model)
-    if not path.exists():
-        raise InputError(f"model file not found: {path}")
+    else:
+        path = Path(model)
+        if not path.exists():
+            raise InputError(f"model file not found: {path}")
     sigmas = model_sigmas(path)
-    if sigmas is not None and boundary.sigma not in sigmas:
+    if sigmas is None:
+        check_model_takes(path, boundary)
+    elif boundary.sigma not in sigmas:
         served = ", ".join(f"Σ{v}" for v in sorted(sigmas))
         raise InputError(f"{path} is a model for {served}, not for the requested {boundary.label} "
                          "boundary; pass a model trained for it (or none, for the bundled one)")
@@ -171,7 +266,7 @@ class GBGenerator:
 
     @classmethod
     def load(cls, path: str | Path, device=None, *, precision: str = "autocast",
-             compile: bool = False, runtime: str = "torch") -> "GBGenerator":
+             compile: bool = False, runtime: str = "torch", boundary=None) -> "GBGenerator":
         """precision: "autocast" (fp32 weights, bf16 autocast where the hardware has it: what
         every quality figure of the README was measured with) or "bf16" (weights cast to
         bfloat16, GroupNorm in bf16 too: on the H200 76 against 97 ms per batch-64 forward; its
@@ -181,7 +276,9 @@ class GBGenerator:
         converted once, ~30 s, and run by OpenVINO at its default precision, bf16 on AMX /
         AVX512-BF16 CPUs: 2.2-2.4x torch's bf16 forward on a loaded 2-core machine, 1.1x over a
         whole idle generation; bench/bench_cpu_runtimes.py, bench/bench_generation.py; needs the
-        ``openvino`` extra)."""
+        ``openvino`` extra). boundary: the boundary (TwistCSL or angle, degrees) to in-paint;
+        needed for a model of any boundary (its slab template is made for it,
+        :meth:`SlabTemplate.for_boundary`), checked against a one-boundary model's own."""
         from gbsearch.diffusion import load_checkpoint
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision not in ("bf16", "autocast"):
@@ -195,25 +292,23 @@ class GBGenerator:
             from gbsearch.diffusion.cpu_runtime import OpenVINOModel, openvino_available
             if not openvino_available():
                 raise InputError('runtime openvino needs the openvino package: pip install "gbsearch[openvino]"')
-            grid_shape = tuple(meta["grid"]["shape"])
-            model = OpenVINOModel(model, grid_shape, threads=torch.get_num_threads())
+            template = _template_of(path, meta, boundary)
+            model = OpenVINOModel(model, template.grid().shape, threads=torch.get_num_threads())
         elif runtime != "torch":
             raise ValueError(f"runtime must be torch or openvino, not {runtime!r}")
         if compile:
             model = torch.compile(model)
-        extra = meta.get("extra") or {}
-        if "template" not in extra:
-            raise CheckpointError(f"{path} is a diffusion checkpoint without a GB slab template; "
-                                  "use the model.pt written at the end of `gbsearch train`")
-        template = SlabTemplate.from_dict(extra["template"])
-        grid = template.grid()
-        if list(grid.shape) != list(meta["grid"]["shape"]):
-            raise CheckpointError(f"{path}: grid {meta['grid']['shape']} does not match its template {grid.shape}")
-        return cls(model, scheduler, meta, template, device)
+        return cls(model, scheduler, meta, _template_of(path, meta, boundary), device)
 
     @property
     def misorientation(self) -> float:
         return self.template.misorientation
+
+    @property
+    def trained_on(self) -> list[int]:
+        """Σ of the boundaries the model was trained on."""
+        extra = self.meta.get("extra") or {}
+        return [int(v) for v in extra["trained_on"]] if "trained_on" in extra else [self.boundary.sigma]
 
     @property
     def upper_dz(self) -> list[float]:
@@ -281,6 +376,31 @@ class GBGenerator:
             bar.update(len(batch))
         bar.close()
         return out
+
+
+def _template_of(path, meta: dict, boundary) -> SlabTemplate:
+    """The slab template a loaded model in-paints: its own (one-boundary model; ``boundary``,
+    when given, must be it), or one made for ``boundary`` (a model of any boundary)."""
+    from gbsearch.geometry.csl import as_boundary
+    extra = meta.get("extra") or {}
+    if extra.get("boundaries") == "any":
+        if boundary is None:
+            raise InputError(f"{path} is a model for any <100> twist boundary: name the boundary "
+                             "(GBGenerator.load(path, boundary=ANGLE), --misorientation)")
+        b = as_boundary(boundary)
+        check_model_takes(path, b)
+        return SlabTemplate.for_boundary(b, **extra["template_settings"])
+    if "template" not in extra:
+        raise CheckpointError(f"{path} is a diffusion checkpoint without a GB slab template; "
+                              "use the model.pt written at the end of `gbsearch train`")
+    template = SlabTemplate.from_dict(extra["template"])
+    grid = template.grid()
+    if list(grid.shape) != list(meta["grid"]["shape"]):
+        raise CheckpointError(f"{path}: grid {meta['grid']['shape']} does not match its template {grid.shape}")
+    if boundary is not None and as_boundary(boundary).sigma != as_boundary(template.misorientation).sigma:
+        raise InputError(f"{path} is a model for {as_boundary(template.misorientation).label}, "
+                         f"not for {as_boundary(boundary).label}")
+    return template
 
 
 def _candidate_draws(seed: int, index: int, edge: float, dz_pool: np.ndarray, shape):

@@ -64,10 +64,28 @@ class SlabTemplate:
         """The unshifted slab (built once per template; do not modify it)."""
         return _unshifted_slab(self)
 
+    @classmethod
+    def for_boundary(cls, boundary, replicate=None, **settings) -> "SlabTemplate":
+        """The template of a campaign on ``boundary`` (a :class:`~gbsearch.geometry.csl.TwistCSL`
+        or angle in degrees): ``replicate`` (default :func:`campaign_replicate`) and the other
+        fields from ``settings`` or their defaults."""
+        from gbsearch.geometry.csl import as_boundary
+        b = as_boundary(boundary)
+        rep = tuple(replicate) if replicate is not None else campaign_replicate(b)
+        return cls(misorientation=float(b.angle_deg), replicate=rep, **settings)
+
+    def cell_voxels(self) -> int:
+        """Voxels along one edge of the 1×1 CSL cell: the even number nearest to edge / spacing,
+        so that every replication holds whole cells of whole voxels and the 2-level U-Net can
+        halve the grid (Σ5: 14, Σ13: 22, Σ17: 26, Σ25: 32, Σ37: 38, Σ41: 40; BOUNDARIES.md)."""
+        slab = self.reference_slab()
+        edge = float(slab.cell.lengths()[0]) / self.replicate[0]
+        return max(2, 2 * round(edge / (2 * self.spacing)))
+
     def grid(self) -> VoxelGrid:
         slab = self.reference_slab()
         lx, ly = (float(v) for v in slab.cell.lengths()[:2])
-        nx, ny = (max(1, round(v / self.spacing)) for v in (lx, ly))
+        nx, ny = (self.cell_voxels() * int(r) for r in self.replicate)
         lz = self.nz * self.spacing
         z0 = float(slab.info["gb_z"]) - lz / 2
         return VoxelGrid((nx, ny, self.nz), (lx, ly, lz), (0.0, 0.0, z0), (True, True, False))
@@ -105,7 +123,23 @@ class SlabTemplate:
         return col.view(1, 1, -1).expand(*grid.shape).clone()
 
 
-@functools.lru_cache(maxsize=8)
+# A campaign's cell: the smallest square replication of the CSL cell at least this wide (Å),
+# so that small cells still hold a few structural units (Σ5: 2×2, 14.2 Å, as the shipped Σ5
+# models; Σ13 and larger: 1×1).
+CAMPAIGN_MIN_EDGE = 10.0
+
+
+def campaign_replicate(boundary, a0: float | None = None) -> tuple[int, int]:
+    """(k, k): the smallest square replication of ``boundary``'s CSL cell with edge ≥
+    :data:`CAMPAIGN_MIN_EDGE` Å (lattice constant ``a0`` Å, default W's)."""
+    from gbsearch.geometry.bicrystal import A0_W
+    from gbsearch.geometry.csl import as_boundary
+    edge = as_boundary(boundary).edge(a0 or A0_W)
+    k = max(1, int(np.ceil(CAMPAIGN_MIN_EDGE / edge - 1e-9)))
+    return (k, k)
+
+
+@functools.lru_cache(maxsize=32)
 def _unshifted_slab(template: SlabTemplate) -> Atoms:
     return template.build()
 
