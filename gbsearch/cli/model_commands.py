@@ -16,7 +16,9 @@ _DEFAULT = "[default: gb_train_config()'s]"
 
 @app.command()
 def train(
-    reference: Path = typer.Option(Path("runs/reference"), "--reference", "-r", help="Reference campaign folder (or its database)."),
+    reference: list[Path] = typer.Option([Path("runs/reference")], "--reference", "-r",
+                                         help="Reference campaign folder (or its database); repeat it for a model of "
+                                              "several boundaries (transferable to any <100> twist)."),
     out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Training folder (checkpoints; model.pt at the end)."),
     steps: Optional[int] = typer.Option(None, help=f"Total optimizer steps (a resumed run continues to this). {_DEFAULT}"),
     batch_size: Optional[int] = typer.Option(None, help=f"Batch size per process. {_DEFAULT}"),
@@ -29,13 +31,16 @@ def train(
     loader_workers: Optional[int] = typer.Option(None, help="Unused by GB training, which encodes its batches on the training device itself; kept so older commands still run."),
     prediction: Optional[str] = typer.Option(None, help="What the network predicts: v_prediction or epsilon [default: train_gb_model's]."),
     ema: Optional[float] = typer.Option(None, help=f"Decay of the weight average that is validated and shipped (0 = none). {_DEFAULT}"),
+    until_plateau: Optional[int] = typer.Option(None, help="Stop once no boundary's validation loss fell 1 % over this many validations."),
+    init: Optional[Path] = typer.Option(None, help="Start a fresh run from this model file's weights (same architecture)."),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt.
     Unset options keep their one default in the code: the training settings' are
-    gbsearch.gbmodel.model.gb_train_config()'s (print it to see them)."""
+    gbsearch.gbmodel.model.gb_train_config()'s (print it to see them). Reference structures of
+    several boundaries make one model for any <100> twist boundary (train_transfer_model)."""
     from gbsearch.errors import InputError
-    from gbsearch.gbmodel.model import gb_train_config, train_gb_model
+    from gbsearch.gbmodel.model import gb_train_config, train_gb_model, train_transfer_model
     from gbsearch.io_utils import writable_dir
     from gbsearch.provenance import git_commit
     from gbsearch.store.database import load_reference_structures
@@ -43,20 +48,26 @@ def train(
     if prediction not in (None, "v_prediction", "epsilon"):
         raise InputError(f"--prediction must be v_prediction or epsilon, not {prediction!r}")
     given = {"steps": steps, "batch_size": batch_size, "lr": lr, "val_every": val_every, "max_time": max_time,
-             "seed": seed, "num_workers": loader_workers}
+             "seed": seed, "num_workers": loader_workers, "stop_patience": until_plateau}
     settings = {k: v for k, v in given.items() if v is not None}
     if ema is not None:
         settings["ema_decay"] = ema or None     # 0 = no weight average
     config = gb_train_config(**settings)       # InputError naming the setting when a value is bad
     model_kw = {k: v for k, v in {"base_channels": channels, "prediction_type": prediction}.items() if v is not None}
     writable_dir(out)
-    structures = load_reference_structures(reference, n_window)
-    typer.echo(f"{len(structures)} reference structures"
+    structures = [a for ref in reference for a in load_reference_structures(ref, n_window)]
+    sigmas = sorted({int(a.info["sigma"]) for a in structures})
+    typer.echo(f"{len(structures)} reference structures of " + ", ".join(f"Σ{v}" for v in sigmas)
                + (f" with {n_window[0]} <= [n] < {n_window[1]}" if n_window else ""))
     provenance = {"command": " ".join(["gbsearch", *sys.argv[1:]]), "seed": config.seed, "commit": git_commit(short=True),
-                  "reference": str(reference)}
-    res = train_gb_model(structures, out, config, provenance=provenance, n_window=n_window, **model_kw)
-    if res.step >= config.steps:
+                  "reference": [str(r) for r in reference]}
+    if len(sigmas) > 1 or init is not None:
+        if n_window:
+            raise InputError("--n-window applies to a one-boundary model; leave it out with several references")
+        res = train_transfer_model(structures, out, config, provenance=provenance, init_from=init, **model_kw)
+    else:
+        res = train_gb_model(structures, out, config, provenance=provenance, n_window=n_window, **model_kw)
+    if res.step >= config.steps or res.plateaued:
         typer.echo(f"done: {res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
     else:
         typer.echo(f"stopped at step {res.step} of {config.steps} (checkpointed; re-run the same command to continue); "

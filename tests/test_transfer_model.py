@@ -1,0 +1,114 @@
+"""One in-painting model for many <100> twist boundaries (issue 17): per-boundary grids, a real
+tiny model trained on two boundaries' tiny reference searches, candidates for a boundary it
+never saw, the limits it refuses past, and the campaign's note when the boundary is unseen."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gbsearch.diffusion.train import plateaued
+from gbsearch.driver.trials import SearchSettings
+from gbsearch.errors import InputError
+from gbsearch.geometry.bicrystal import FIXED_REGIONS, twist_bicrystal
+from gbsearch.geometry.csl import as_boundary
+from gbsearch.gbmodel.model import MODEL_DIR, TRANSFER_MODEL
+from gbsearch.gbmodel.slab_voxels import SlabTemplate
+
+TINY = SearchSettings(replicates=((1, 1),), n_fixed=7, n_free=4, md_steps=(100, 400))
+
+
+@pytest.mark.parametrize("angle, sigma, rep, cell_voxels", [
+    (36.87, 5, (2, 2), 14), (22.62, 13, (1, 1), 22), (28.07, 17, (1, 1), 26),
+    (16.26, 25, (1, 1), 32), (18.92, 37, (1, 1), 38), (12.68, 41, (1, 1), 40)])
+def test_each_boundary_gets_whole_even_voxels_per_cell(angle, sigma, rep, cell_voxels):
+    t = SlabTemplate.for_boundary(angle)
+    grid = t.grid()
+    assert as_boundary(angle).sigma == sigma and t.replicate == rep
+    assert t.cell_voxels() == cell_voxels and grid.shape[:2] == (rep[0] * cell_voxels, rep[1] * cell_voxels)
+    assert all(abs(h - 0.5) / 0.5 < 0.04 for h in grid.spacing[:2])      # BOUNDARIES.md: 0.495-0.519 Å
+    # other replications keep the voxel edge of the 1×1 cell
+    wide = dataclasses.replace(t, replicate=(1, 3)).grid()
+    assert wide.shape[:2] == (cell_voxels, 3 * cell_voxels)
+    assert np.allclose(wide.spacing[:2], SlabTemplate.for_boundary(angle, replicate=(1, 1)).grid().spacing[:2])
+
+
+def test_plateau_needs_every_boundary_to_stop_improving():
+    rec = lambda a, b: {"val_loss": (a + b) / 2, "val_groups": {"Σ5": a, "Σ17": b}}   # noqa: E731
+    flat = [rec(1.0, 1.0), rec(0.5, 0.8), rec(0.499, 0.799), rec(0.498, 0.80)]
+    assert plateaued(flat, patience=2, min_delta=0.01)
+    still = flat[:-1] + [rec(0.498, 0.70)]          # Σ17 still falls by more than 1 %
+    assert not plateaued(still, patience=2, min_delta=0.01)
+    assert not plateaued(flat[:2], patience=2)      # too few validations to tell
+
+
+@pytest.fixture(scope="module")
+def transfer_model(tmp_path_factory, client):
+    """A real tiny model trained on tiny reference searches of Σ5 and Σ17 (never Σ13)."""
+    from gbsearch.driver.reference import run_search
+    from gbsearch.gbmodel.model import train_transfer_model
+    from gbsearch.store.database import load_reference_structures
+    base = tmp_path_factory.mktemp("transfer")
+    structures = []
+    for angle in (36.87, 28.07):
+        run_search(base / f"ref{angle:g}", 4, dataclasses.replace(TINY, misorientation=angle), seed=5,
+                   client=client, progress=False)
+        structures += load_reference_structures(base / f"ref{angle:g}")
+    res = train_transfer_model(structures, base / "model", steps=30, batch_size=2, base_channels=8,
+                               val_every=10, progress=False, lr=1e-3, prediction_type="epsilon", val_fraction=0.25)
+    recs = [h for h in res.history if h.get("val_groups")]
+    assert recs and set(recs[-1]["val_groups"]) == {"Σ5", "Σ17"}
+    assert all(np.isfinite(v) for v in recs[-1]["val_groups"].values())
+    return base / "model" / "model.pt"
+
+
+def test_candidate_for_a_boundary_never_seen(transfer_model):
+    from gbsearch.gbmodel.model import GBGenerator, model_for, model_sigmas
+    b = as_boundary(22.62)
+    assert model_sigmas(transfer_model) is None and model_for(b, transfer_model) == transfer_model
+    gen = GBGenerator.load(transfer_model, device="cpu", boundary=b)
+    assert gen.trained_on == [5, 17] and gen.boundary.sigma == 13
+    cands = gen.generate(2, seed=1, steps=4, batch_size=2)
+    perfect = twist_bicrystal(22.62, replicate=(1, 1), n_fixed=7, n_free=4)
+    for cand in cands:
+        assert np.allclose(cand.cell.array[:2], perfect.cell.array[:2])     # z: the upper grain's drawn height
+        assert cand.info["sigma"] == 13 and cand.info["n_plane"] == 13
+        fixed = np.isin(cand.arrays["region"], FIXED_REGIONS)
+        slab = gen.template.slab_for(cand)
+        assert np.array_equal(cand.positions[fixed], slab.positions[np.isin(slab.arrays["region"], FIXED_REGIONS)])
+        assert fixed.sum() == 2 * 7 * 13
+
+
+@pytest.mark.skipif(not (MODEL_DIR / TRANSFER_MODEL).exists(), reason="no transferable model bundled")
+def test_bundled_model_proposes_sane_cores_for_unseen_sigma13():
+    """The shipped model on Σ13, which it never saw: every candidate's free region holds within
+    two GB planes' worth of sites of the perfect crystal's count."""
+    from gbsearch.gbmodel.model import GBGenerator, bundled_model
+    path = bundled_model(22.62)
+    assert path.name == TRANSFER_MODEL
+    gen = GBGenerator.load(path, device="cpu", boundary=22.62)
+    assert 13 not in gen.trained_on
+    perfect = twist_bicrystal(22.62)
+    for cand in gen.generate(2, seed=0, steps=10, batch_size=1, solver="unipc"):
+        n_free = int((~np.isin(cand.arrays["region"], FIXED_REGIONS)).sum())
+        assert abs(n_free - perfect.info["n_free_bulk"]) <= 2 * perfect.info["n_plane"], n_free
+
+
+def test_limits_and_missing_boundary_are_clear_errors(transfer_model):
+    from gbsearch.gbmodel.model import GBGenerator, model_for
+    with pytest.raises(InputError, match=r"31\.8 Å wide, more than the 30 Å .*up to Σ89"):
+        model_for(as_boundary(11.42), transfer_model)               # Σ101
+    with pytest.raises(InputError, match="name the boundary"):
+        GBGenerator.load(transfer_model, device="cpu")
+
+
+def test_campaign_on_an_unseen_boundary_says_so(tmp_path, transfer_model, client):
+    from gbsearch.driver.campaign import run_campaign
+    out = tmp_path / "run13"
+    res = run_campaign(misorientation=22.62, candidates=2, out=out, model=transfer_model, client=client,
+                       progress=False, nfe=4, anneal_steps=0)
+    table = pd.read_csv(out / "table.csv")
+    assert len(table[table.source == "diffusion"]) == 2
+    summary = (out / "summary.txt").read_text()
+    assert "Σ13 22.62° was not in the model's training set (Σ5, Σ17)" in summary
+    assert res.summary.endswith(summary.strip().splitlines()[-1])
