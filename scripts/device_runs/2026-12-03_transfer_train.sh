@@ -9,6 +9,7 @@
 # Back in $OUT: twist100_transfer.pt (model file), train_log.txt (log + validation history),
 # and what 2026-12-01c_reference.sh returns (sigmaΣ.tar.xz.partNN, reports.txt).
 set -u
+[ -n "${GO:-}" ] || { echo "set GO=1 to run (guards against a stale repeated call)"; exit 3; }
 source scripts/device_env.sh
 export GBSEARCH_COMMIT=${GBSEARCH_COMMIT:?set GBSEARCH_COMMIT to the commit this tree is}
 TRAIN_S=${TRAIN_S:-450}
@@ -38,3 +39,5 @@ tail -c 2500 $OUT/train_log.txt | head -c 1500; echo
 nvidia-smi --query-gpu=name,memory.used --format=csv
 [ -n "$refpid" ] && wait $refpid
 tail -c 4000 runs/reference_call.log
+# at most 8 files come back: a tee of this output (call_log.txt) would be the ninth
+rm -f $OUT/call_log.txt
