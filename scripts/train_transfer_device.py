@@ -29,8 +29,9 @@ for ref in refs:
 overrides = {k: int(os.environ[v]) for k, v in (("batch_size", "GB_BATCH"), ("steps", "GB_STEPS"),
                                                 ("stop_patience", "GB_PATIENCE")) if os.environ.get(v)}
 config = gb_train_config(max_time=max_time, val_every=250, **overrides)
-cmd = (f"gbsearch train --reference {' '.join(refs)} --out {out} --steps {config.steps} "
-       f"--batch-size {config.batch_size} --max-time {max_time:g} --init {init}")
+cmd = (f"gbsearch train {' '.join('-r ' + r for r in refs)} --out {out} --steps {config.steps} "
+       f"--batch-size {config.batch_size} --max-time {max_time:g} --init {init} --val-every {config.val_every}"
+       + (f" --until-plateau {config.stop_patience}" if config.stop_patience else ""))
 res = train_transfer_model(structures, out, config, progress=False, init_from=init if init != "none" else None,
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),
