@@ -35,7 +35,7 @@ def run(
     runtime: Optional[str] = _opt("runtime"),
     anneal_temperature: Optional[float] = _opt("anneal_temperature"),
     anneal_steps: Optional[int] = _opt("anneal_steps"),
-    train: bool = typer.Option(False, "--train", help="No bundled model? Run a reference search and train one first."),
+    train: bool = typer.Option(False, "--train", help="Train a model of this boundary first (a small reference search, then training) unless it has its own bundled model; without it, boundaries with no model of their own use the bundled transferable one."),
 ):
     """Search a GB: in-paint candidates, relax them in parallel, tabulate γ_GB against [n]
     next to the reference search, plot, summarise. Re-running resumes."""
@@ -60,7 +60,7 @@ def _train_first(cfg) -> Path:
     from gbsearch.driver.reference import run_search
     from gbsearch.driver.trials import SearchSettings
 
-    existing = bundled_model(cfg.boundary)
+    existing = bundled_model(cfg.boundary, transfer=False)   # --train asks for a model of this boundary
     if existing is not None:
         return existing
     base = cfg.out_dir

@@ -165,16 +165,16 @@ def half_weights(state: dict) -> dict:
     return out
 
 
-def bundled_model(boundary, variant: str = "full") -> Path | None:
+def bundled_model(boundary, variant: str = "full", transfer: bool = True) -> Path | None:
     """Path of the shipped model for a boundary (TwistCSL or angle in degrees): its own
-    ``sigmaΣ_{variant}.pt`` when there is one, else (variant "full") the transferable
-    :data:`TRANSFER_MODEL` when shipped; None if neither."""
+    ``sigmaΣ_{variant}.pt`` when there is one, else (variant "full", ``transfer``) the
+    transferable :data:`TRANSFER_MODEL` when shipped; None if neither."""
     from gbsearch.geometry.csl import as_boundary
     path = MODEL_DIR / f"sigma{as_boundary(boundary).sigma}_{variant}.pt"
     if path.exists():
         return path
-    transfer = MODEL_DIR / TRANSFER_MODEL
-    return transfer if variant == "full" and transfer.exists() else None
+    shared = MODEL_DIR / TRANSFER_MODEL
+    return shared if transfer and variant == "full" and shared.exists() else None
 
 
 def model_sigmas(path: str | Path) -> set[int] | None:
@@ -195,13 +195,18 @@ def model_sigmas(path: str | Path) -> set[int] | None:
 
 
 def model_trained_on(path: str | Path) -> list[int]:
-    """Σ of the boundaries a model file was trained on (``extra["trained_on"]``, else its
-    template's)."""
+    """Σ of the boundaries a model file was trained on."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
-    extra = read_checkpoint(path).get("extra") or {}
+    return _trained_on(read_checkpoint(path).get("extra") or {})
+
+
+def _trained_on(extra: dict) -> list[int]:
+    """Σ trained on, from a model file's extra: ``trained_on`` (a model of many boundaries),
+    else its slab template's boundary."""
+    from gbsearch.geometry.csl import find_twist_csl
     if "trained_on" in extra:
         return [int(v) for v in extra["trained_on"]]
-    return sorted(model_sigmas(path) or [])
+    return [find_twist_csl(extra["template"]["misorientation"]).sigma]
 
 
 def check_model_takes(path: str | Path, boundary) -> None:
@@ -307,8 +312,7 @@ class GBGenerator:
     @property
     def trained_on(self) -> list[int]:
         """Σ of the boundaries the model was trained on."""
-        extra = self.meta.get("extra") or {}
-        return [int(v) for v in extra["trained_on"]] if "trained_on" in extra else [self.boundary.sigma]
+        return _trained_on(self.meta.get("extra") or {})
 
     @property
     def upper_dz(self) -> list[float]:
