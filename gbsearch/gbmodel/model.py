@@ -134,7 +134,7 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate | None, 
         ckpt["model_state"] = half_weights(ckpt["model_state"])
         provenance = {**provenance, "stored_dtype": "float16"}
     if (template is None) == (transfer is None):
-        raise ValueError("export_model needs a template (one boundary) or transfer settings (many), not both")
+        raise ValueError("export_model needs exactly one of a template (one boundary) and transfer settings (many)")
     extra = {**(ckpt.get("extra") or {}), "provenance": provenance}
     if template is not None:
         extra["template"] = template.to_dict()
