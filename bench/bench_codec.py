@@ -8,6 +8,9 @@ held-out structures (seed distinct from training) each randomly translated: frac
 exact atom count and position RMSE (Å), clean and with Gaussian noise 0.05·s on the voxels.
 With ``--reference N`` the same round trip also runs on N relaxed structures of the bundled Σ5
 reference dataset, each in its model window (28×28×64) and randomly translated in-plane.
+With ``--library DIR ... --per-boundary N`` it runs on N structures of each reference search
+folder, each on its boundary's own grid (issue 17: voxel edges 0.495-0.519 Å), reported per
+boundary and replication.
 """
 from __future__ import annotations
 
@@ -94,6 +97,26 @@ def reference_windows(n: int, seed: int = 778):
     return out
 
 
+def library_windows(folders, n: int, seed: int = 779):
+    """("Σ13 1x1 (0.519 Å)", translated positions, that group's grid) for n structures of each
+    reference search folder, drawn without replacement."""
+    from gbsearch.gbmodel.slab_voxels import SlabTemplate
+    from gbsearch.store.database import load_reference_structures
+
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for folder in folders:
+        structures = load_reference_structures(folder)
+        for i in rng.choice(len(structures), size=min(n, len(structures)), replace=False):
+            a = structures[i]
+            grid = SlabTemplate.from_atoms(a).grid()
+            pos, _ = random_translation(torch.as_tensor(a.positions)[None], grid, gen)
+            label = f"Σ{a.info['sigma']} ({grid.spacing[0]:.3f} Å)"
+            out.append((label, pos[0].numpy(), grid))
+    return out
+
+
 def round_trip(model, dev, structures, noise: float = 0.0, seed: int = 0) -> dict:
     """Encode, optionally add N(0, (noise·s)²) to every voxel, decode, compare; per kind + all."""
     gen = torch.Generator().manual_seed(seed)
@@ -117,15 +140,18 @@ def main():
     ap.add_argument("--device", default=None, help="device for decoding (default: cuda if present)")
     ap.add_argument("--reference", type=int, default=0, metavar="N",
                     help="also round-trip N structures of the bundled Σ5 reference dataset")
+    ap.add_argument("--library", nargs="+", default=[], metavar="DIR", help="reference search folders")
+    ap.add_argument("--per-boundary", type=int, default=20, help="structures per --library folder")
+    ap.add_argument("--skip-speed", action="store_true", help="round trips only")
     ap.add_argument("--skip-roundtrip", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     results = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     devs = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for d in devs:
+    for d in devs if not args.skip_speed else []:
         results[f"encoder_atoms_per_s_{d.type}"] = encoder_throughput(d)
         print(f"encoder throughput {d.type}: {results[f'encoder_atoms_per_s_{d.type}']:.3e} atoms/s", flush=True)
-    for d in devs:
+    for d in devs if not args.skip_speed else []:
         model = load_decoder(args.checkpoint, device=d)
         results[f"decode_s_per_structure_{d.type}"] = decode_time(model, d)
         print(f"decode time {d.type}: {results[f'decode_s_per_structure_{d.type}']:.3f} s per 28x28x64 window",
@@ -133,7 +159,8 @@ def main():
     if not args.skip_roundtrip:
         dev = torch.device(args.device) if args.device else devs[-1]
         model = load_decoder(args.checkpoint, device=dev)
-        structures = held_out(args.n_per_kind) + reference_windows(args.reference)
+        structures = (held_out(args.n_per_kind) + reference_windows(args.reference)
+                      + (library_windows(args.library, args.per_boundary) if args.library else []))
         for noise in (0.0, 0.05):
             t = time.perf_counter()
             r = round_trip(model, dev, structures, noise=noise)
@@ -141,7 +168,7 @@ def main():
             print(f"round trip, voxel noise {noise}·s, {len(structures)} structures on {dev.type} "
                   f"({time.perf_counter() - t:.0f} s):")
             for k, v in r.items():
-                print(f"  {k:8s} exact {v['exact_frac']:.4f}  RMSE {v['rmse']:.4f} Å  "
+                print(f"  {k:18s} exact {v['exact_frac']:.4f}  RMSE {v['rmse']:.4f} Å  "
                       f"missing {v['missing']}  extra {v['extra']}  (n={v['n_structures']})", flush=True)
     if args.json:
         with open(args.json, "w") as f:
