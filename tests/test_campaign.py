@@ -117,8 +117,9 @@ def test_resume_relaxes_only_what_is_missing(tmp_path, tiny_model, client):
 def test_bad_input_messages(tmp_path, tiny_model):
     with pytest.raises(InputError, match="not a coincidence-site-lattice.*nearest CSL angles"):
         run_campaign(misorientation=30.0, out=tmp_path / "a", progress=False)
-    with pytest.raises(InputError, match="(?s)no bundled model for Σ13.*gbsearch reference.*gbsearch train"):
-        run_campaign(misorientation=22.62, out=tmp_path / "b", progress=False)
+    # Σ13 is served by the bundled transferable model (issue 17); Σ101's 31.8 Å cell is past its limit
+    with pytest.raises(InputError, match="(?s)Σ101 11.42°.*31.8 Å wide.*up to Σ89.*gbsearch reference -m 11.42"):
+        run_campaign(misorientation=11.42, out=tmp_path / "b", progress=False)
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
