@@ -38,7 +38,8 @@ res = train_transfer_model(structures, out, config, progress=False, init_from=in
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),
                                        "machine": os.environ.get("GB_MACHINE", "lent NVIDIA H200"),
-                                       "note": "trained as a series of time-limited runs, each resumed from last.pt"})
+                                       "note": ("time-limited run: resumed from OUT/last.pt when present, else a warm start from "
+                                                "INIT's weights with a fresh optimizer")})
 print("transfer model:", len(structures), "structures; step", res.step, "best val", res.best_val_loss,
       "plateaued", res.plateaued)
 for h in res.history[-8:]:
