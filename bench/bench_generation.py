@@ -10,9 +10,13 @@ noise falls on both:
 
   old  the code before issue 16: every axis padded by hand before each convolution, DPM-Solver-3
        single-step at the campaign's former 20 NFE (and 60, SPEC's), bf16 autocast; channels-last
-       on the GPU; CPU batches of 2; glibc returning freed activations to the kernel.
+       on the GPU; CPU batches of 2; glibc returning freed activations to the kernel; slab sites
+       enumerated afresh for every candidate, cuDNN's heuristic algorithms, atoms merged and
+       assembled after each batch in the main thread. (Two later savings cannot be switched
+       off and help both paths: Atoms built from atomic numbers, known voxels encoded on the GPU.)
   new  open axes zero-padded inside the convolutions, the campaign's solver and NFE, freed memory
-       kept by the allocator (CPU); bf16 weights, standard layout and torch.compile (GPU).
+       kept by the allocator (CPU); bf16 weights, standard layout, torch.compile, cuDNN's
+       benchmarked algorithms and atoms merged in threads while the next batch samples (GPU).
 
 CPU: generation core-seconds per candidate (wall × threads) divided by anneal + CG core-seconds
 per candidate (the campaign's anneal and CG on the new path's candidates, one relaxation per core,
@@ -56,11 +60,15 @@ def run_path(a) -> dict:
     cfg = CampaignConfig.build()
     path = bundled_model(as_boundary(cfg.misorientation))
     cuda = a.device == "cuda"
+    overlap = None
     if a.path == "old":
+        from gbsearch.geometry import bicrystal
         sampler.keep_freed_cpu_memory = lambda: False
+        bicrystal._plane_sites = bicrystal._plane_sites.__wrapped__
         gen = GBGenerator.load(path, a.device, precision="autocast")
+        torch.backends.cudnn.benchmark = False
         _legacy_padding(gen.model)
-        solver, fmt = "dpm3-singlestep", (torch.channels_last_3d if cuda else None)
+        solver, fmt, overlap = "dpm3-singlestep", (torch.channels_last_3d if cuda else None), False
     else:
         gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda,
                                runtime=a.runtime)
@@ -72,34 +80,57 @@ def run_path(a) -> dict:
         gd.sample = functools.partial(sampler_sample, memory_format=fmt)
     from gbsearch.voxel import decoder as voxel_decoder
     decode_s = [0.0]
-    real_decode = voxel_decoder.decode
+    real_points = voxel_decoder.decoder_points
 
-    def timed_decode(*args, **kw):            # the voxel -> atoms decoder's share of the time
+    def timed_points(*args, **kw):            # the voxel -> atoms decoder network's share of the time
         t = time.perf_counter()
-        out = real_decode(*args, **kw)
+        out = real_points(*args, **kw)
         decode_s[0] += time.perf_counter() - t
         return out
-    voxel_decoder.decode = timed_decode
+    voxel_decoder.decoder_points = timed_points
     batch = a.batch
     threads = torch.get_num_threads()
-    gen.generate(batch, seed=0, steps=a.nfe, batch_size=batch, solver=solver)       # warm-up / compile
+    run = dict(steps=a.nfe, batch_size=batch, solver=solver, overlap=overlap)
+    gen.generate(batch, seed=0, **run)       # warm-up / compile
     if cuda:
         torch.cuda.synchronize()
     decode_s[0] = 0.0
     t0 = time.perf_counter()
-    cands = gen.generate(a.candidates, seed=1, steps=a.nfe, batch_size=batch, solver=solver)
+    cands = gen.generate(a.candidates, seed=1, **run)
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
     if a.save:
         from ase.io import write
         write(a.save, cands, format="extxyz")
+    sampling_only = _sampling_only(gen, batch, a.nfe, solver) if cuda else None
     return {"path": a.path, "device": a.device, "solver": solver,
             "runtime": a.runtime if a.path == "new" else "torch", "nfe": a.nfe, "batch": batch,
             "candidates": a.candidates, "wall_s": wall, "threads": threads,
             "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
             "decode_share": decode_s[0] / wall,
-            "candidates_per_s": a.candidates / wall}
+            "candidates_per_s": a.candidates / wall,
+            "sampling_only_candidates_per_s": sampling_only}
+
+
+def _sampling_only(gen, batch: int, nfe: int, solver: str) -> float:
+    """Candidates per second of the in-painting network and solver alone (no slabs, decoding
+    or atoms): the ceiling the rest of a candidate's work is measured against."""
+    import torch
+
+    from gbsearch.diffusion import sample
+    from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
+    grid, mask = gen.template.grid(), gen.template.known_mask()
+    known = torch.zeros((batch, *grid.shape), device=gen.device)
+    sched = make_scheduler(ScheduleConfig.from_dict(gen.meta["schedule_config"]), solver)
+    kw = dict(known=known, known_mask=mask, steps=nfe, scale=gen.meta["data_scale"], device=gen.device,
+              clip=(0.0, 1.0), generator=torch.Generator().manual_seed(0))
+    sample(gen.model, sched, grid.shape, batch, **kw)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    sample(gen.model, sched, grid.shape, batch, **kw)
+    torch.cuda.synchronize()
+    return batch / (time.perf_counter() - t0)
 
 
 def _relax_one(atoms):
@@ -125,6 +156,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--relax", type=int, default=4, help="CPU: candidates annealed and relaxed for the ratio")
     ap.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--gpu-batches", type=int, default=4, help="GPU: batches timed per path after the warm-up one")
     ap.add_argument("--out", default=None, help="write the rows here (JSON)")
     ap.add_argument("--solver", default=None, help="the new path's sampler (default: the campaign's)")
     ap.add_argument("--new-nfe", type=int, default=None, help="the new path's NFE (default: the campaign's)")
@@ -150,7 +182,8 @@ def main() -> None:
                 (("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60))]
     for r in range(a.rounds):
         for path, nfe, batch in plan:
-            n = a.candidates if a.device == "cpu" else int(batch)      # GPU: one timed batch after the warm-up one
+            # GPU: --gpu-batches timed batches after the warm-up one (overlap needs more than one)
+            n = a.candidates if a.device == "cpu" else a.gpu_batches * int(batch)
             extra = ["--save", "/tmp/bench_generation_new.extxyz"] if (a.device == "cpu" and path == "new" and r == 0) else []
             row = _sub(["--path", path, "--device", a.device, "--nfe", str(nfe), "--batch", batch,
                         "--candidates", str(n), "--solver", a.solver or cfg.solver, "--runtime", a.runtime, *extra])
@@ -158,7 +191,9 @@ def main() -> None:
             rows.append(row)
             print(f"round {r} {path:3s} {row['solver']:16s} {nfe:3d} NFE batch {batch:>3s}: "
                   f"{row['core_s_per_candidate']:.2f} core-s/candidate, {row['candidates_per_s']:.1f} candidates/s, "
-                  f"decoder {100 * row['decode_share']:.0f} % of it",
+                  f"decoder {100 * row['decode_share']:.0f} % of it"
+                  + (f"; sampling alone {row['sampling_only_candidates_per_s']:.1f} candidates/s"
+                     if row.get("sampling_only_candidates_per_s") else ""),
                   flush=True)
     summary = {"rows": rows}
     if a.device == "cpu":

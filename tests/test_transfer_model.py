@@ -79,6 +79,20 @@ def test_candidate_for_a_boundary_never_seen(transfer_model):
         assert fixed.sum() == 2 * 7 * 13
 
 
+def test_overlapped_decoding_hands_on_the_same_candidates_in_order(transfer_model):
+    """The GPU path (atoms merged in threads while the next batch samples), run on the CPU:
+    the same candidates as inline decoding, handed to on_batch batch by batch in order."""
+    from gbsearch.gbmodel.model import GBGenerator
+    gen = GBGenerator.load(transfer_model, device="cpu", boundary=28.07)
+    inline = gen.generate(3, seed=2, steps=3, batch_size=1, overlap=False)
+    seen = []
+    threaded = gen.generate(3, seed=2, steps=3, batch_size=1, overlap=True,
+                            on_batch=lambda done: seen.append([c.info["candidate"] for c in done]))
+    assert seen == [[0], [1], [2]]
+    for a, b in zip(inline, threaded):
+        assert np.array_equal(a.positions, b.positions) and a.info == b.info
+
+
 @pytest.mark.skipif(not (MODEL_DIR / TRANSFER_MODEL).exists(), reason="no transferable model bundled")
 def test_bundled_model_proposes_sane_cores_for_unseen_sigma13():
     """The shipped model on Σ13, which it never saw: every candidate's free region holds within

@@ -7,6 +7,9 @@ decoder (:mod:`gbsearch.voxel`). It knows nothing of LAMMPS.
 from __future__ import annotations
 
 import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from ase import Atoms
 from gbsearch.errors import CheckpointError, InputError
 from gbsearch.gbmodel.slab_voxels import GBVoxelDataset, SlabTemplate, assemble_candidate, encode_slabs
 from gbsearch.io_utils import atomic_path
+from gbsearch.voxel.decoder import merge_positions
 # Old import path: reading reference structures lives in the (torch-free) store package.
 from gbsearch.store.database import in_window, load_reference_structures  # noqa: F401
 
@@ -289,6 +293,10 @@ class GBGenerator:
         if precision not in ("bf16", "autocast"):
             raise ValueError(f"precision must be bf16 or autocast, not {precision!r}")
         model, scheduler, meta = load_checkpoint(path, device=device)
+        if device.type == "cuda":
+            # Sampling runs the same few convolution shapes thousands of times: let cuDNN time its
+            # algorithms once (process-wide, as training does) instead of taking its heuristic pick.
+            torch.backends.cudnn.benchmark = True
         if precision == "bf16":
             model = model.to(torch.bfloat16)
         if runtime == "openvino":
@@ -326,7 +334,8 @@ class GBGenerator:
         return find_twist_csl(self.template.misorientation)
 
     def generate(self, indices, seed: int = 0, *, steps: int, batch_size: int = 16,
-                 progress: bool = False, on_batch=None, solver: str | None = None) -> list[Atoms]:
+                 progress: bool = False, on_batch=None, solver: str | None = None,
+                 overlap: bool | None = None) -> list[Atoms]:
         """Unrelaxed candidates ``indices`` (an int n means 0…n−1), each with its fixed grains
         in-painted as known and the GB core generated. Candidate i depends on ``(seed, i)``
         only: its upper-grain shift and height and its starting noise are drawn from its own
@@ -340,46 +349,79 @@ class GBGenerator:
         steps: solver steps (network evaluations) per candidate; solver: a name of
         :data:`gbsearch.solvers.SOLVERS` (None: the model file's own DPM-Solver);
         on_batch(list of Atoms) is called as each batch is decoded (a campaign writes it to
-        disk there)."""
+        disk there), in order; overlap: merge and assemble each batch's atoms in threads while
+        the next batch samples (None: on a GPU only; the candidates are the same either way)."""
         from tqdm.auto import tqdm
 
         from gbsearch.diffusion import sample
         from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
-        from gbsearch.voxel.decoder import decode, load_decoder
+        from gbsearch.voxel.decoder import decoder_points, load_decoder
 
         indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
         grid = self.template.grid()
         mask = self.template.known_mask()
         dz_pool = np.asarray(self.upper_dz)
         decoder = load_decoder(device=self.device)
+        merge = decoder.config.merge_distance
         scheduler = (self.scheduler if solver is None else
                      make_scheduler(ScheduleConfig.from_dict(self.meta["schedule_config"]), solver))
         edge = grid.lengths[0] / self.template.replicate[0]
+        cuda = self.device.type == "cuda"
+        overlap = cuda if overlap is None else overlap
+
+        def finish(i, slab, points, dz) -> Atoms:
+            """Merge decoded points into atoms and assemble the candidate (CPU work only)."""
+            pos = merge_positions(*points, grid, merge)
+            # info["shift"] comes from the slab at full precision: template.slab_for rebuilds it exactly.
+            cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(dz))
+            cand.info.update(upper_dz=float(dz), candidate=i, seed=int(seed), nfe=int(steps),
+                             solver=solver or "dpm3-singlestep")
+            return cand
+
         out = []
         bar = tqdm(total=len(indices), desc="generating candidates", unit="cand", disable=not progress)
-        for start in range(0, len(indices), batch_size):
-            batch = indices[start:start + batch_size]
-            draws = [_candidate_draws(seed, i, edge, dz_pool, grid.shape) for i in batch]
-            slabs = [self.template.build(shift=shift, dz=dz) for shift, dz, _ in draws]
-            known = encode_slabs(slabs, grid)
-            noise = torch.stack([eps for _, _, eps in draws])
-            vox = sample(self.model, scheduler, grid.shape, len(batch), known=known, known_mask=mask,
-                         noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
-                         clip=(0.0, 1.0))
-            positions = decode(vox[:, 0].float(), grid, model=decoder)
-            done = []
-            for i, slab, pos, (_, dz, _) in zip(batch, slabs, positions, draws):
-                # info["shift"] comes from the slab at full precision: template.slab_for rebuilds it exactly.
-                cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(dz))
-                cand.info.update(upper_dz=float(dz), candidate=i, seed=int(seed), nfe=int(steps),
-                                 solver=solver or "dpm3-singlestep")
-                done.append(cand)
+
+        def emit(done: list) -> None:
             if on_batch is not None:
                 on_batch(done)
             out.extend(done)
-            bar.update(len(batch))
-        bar.close()
+            bar.update(len(done))
+
+        # On a GPU the merging and assembly of one batch (5-15 ms a candidate, CPU) run in threads
+        # while the GPU samples the next; batches are still handed on in order. On a CPU the
+        # network takes the cores and a campaign's relaxations the rest, so it stays inline.
+        pool = ThreadPoolExecutor(max_workers=_finish_threads()) if overlap else None
+        pending: deque = deque()
+        try:
+            for start in range(0, len(indices), batch_size):
+                batch = indices[start:start + batch_size]
+                draws = [_candidate_draws(seed, i, edge, dz_pool, grid.shape) for i in batch]
+                slabs = [self.template.build(shift=shift, dz=dz) for shift, dz, _ in draws]
+                known = encode_slabs(slabs, grid, device=self.device)
+                noise = torch.stack([eps for _, _, eps in draws])
+                vox = sample(self.model, scheduler, grid.shape, len(batch), known=known, known_mask=mask,
+                             noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
+                             clip=(0.0, 1.0))
+                points = decoder_points(vox[:, 0].float(), grid, decoder, batch_size=64 if cuda else 8)
+                jobs = [(i, slab, pts, dz) for i, slab, pts, (_, dz, _) in zip(batch, slabs, points, draws)]
+                if pool is None:
+                    emit([finish(*job) for job in jobs])
+                    continue
+                pending.append([pool.submit(finish, *job) for job in jobs])
+                while len(pending) > 1:
+                    emit([f.result() for f in pending.popleft()])
+            while pending:
+                emit([f.result() for f in pending.popleft()])
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            bar.close()
         return out
+
+
+def _finish_threads() -> int:
+    """Threads that merge and assemble decoded candidates beside GPU sampling."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 def _template_of(path, meta: dict, boundary) -> SlabTemplate:

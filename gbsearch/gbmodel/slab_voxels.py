@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import atomic_numbers
 from torch.utils.data import Dataset
 
 from gbsearch.geometry.bicrystal import (FIXED_LOWER, FIXED_REGIONS, FIXED_UPPER, FREE_LOWER, FREE_UPPER,
@@ -144,17 +145,18 @@ def _unshifted_slab(template: SlabTemplate) -> Atoms:
     return template.build()
 
 
-def padded_positions(atoms_list) -> tuple[torch.Tensor, torch.Tensor]:
+def padded_positions(atoms_list, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions [B, N_max, 3] (Å, float64, zero-padded) and real-atom mask [B, N_max] of
-    ``ase.Atoms``: :func:`gbsearch.voxel.encoder.pad_positions` on their positions."""
-    return pad_positions([a.positions for a in atoms_list], dtype=torch.float64)
+    ``ase.Atoms`` on ``device``: :func:`gbsearch.voxel.encoder.pad_positions` on their positions."""
+    return pad_positions([a.positions for a in atoms_list], device=device, dtype=torch.float64)
 
 
-def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None) -> torch.Tensor:
-    """Voxels [B, nx, ny, nz] of slabs, each optionally translated in-plane by shifts[B, 2] Å."""
-    pos, mask = padded_positions(atoms_list)
+def encode_slabs(atoms_list, grid: VoxelGrid, shifts: np.ndarray | None = None, device=None) -> torch.Tensor:
+    """Voxels [B, nx, ny, nz] of slabs, each optionally translated in-plane by shifts[B, 2] Å,
+    computed on ``device`` (default the CPU)."""
+    pos, mask = padded_positions(atoms_list, device)
     if shifts is not None:
-        pos[..., :2] += torch.as_tensor(np.asarray(shifts, dtype=float))[:, None, :]
+        pos[..., :2] += torch.as_tensor(np.asarray(shifts, dtype=float), device=pos.device)[:, None, :]
     return encode(pos.float(), grid, mask)
 
 
@@ -211,7 +213,7 @@ def assemble_candidate(template_slab: Atoms, positions: np.ndarray, grid: VoxelG
     gen[:, :2] = np.mod(gen[:, :2], template_slab.cell.lengths()[:2])
     gb_z = template_slab.info["gb_z"]
     gen_region = np.where(gen[:, 2] < gb_z, FREE_LOWER, FREE_UPPER)
-    atoms = Atoms(TUNGSTEN.symbol * (int(fixed.sum()) + len(gen)),
+    atoms = Atoms(numbers=np.full(int(fixed.sum()) + len(gen), atomic_numbers[TUNGSTEN.symbol]),
                   positions=np.concatenate([template_slab.positions[fixed], gen]),
                   cell=template_slab.cell, pbc=template_slab.pbc)
     atoms.arrays["region"] = np.concatenate([region[fixed], gen_region]).astype(np.int32)

@@ -156,11 +156,22 @@ def decode(voxels: torch.Tensor, grid: VoxelGrid, model: VoxelDecoder | None = N
     """
     if model is None:
         model = load_decoder(device=voxels.device)
+    merge = model.config.merge_distance if merge_distance is None else merge_distance
+    return [merge_positions(p, w, grid, merge)
+            for p, w in decoder_points(voxels, grid, model, threshold=threshold, batch_size=batch_size)]
+
+
+@torch.no_grad()
+def decoder_points(voxels: torch.Tensor, grid: VoxelGrid, model: VoxelDecoder, threshold: float = 0.5,
+                   batch_size: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The network half of :func:`decode`: per sample, the candidate atom positions (M, 3) Å of
+    the voxels classified occupied and their denoised densities (M,) as merge weights. The
+    other half, :func:`merge_positions`, is plain CPU work that a caller may overlap with the
+    next batch's network (``GBGenerator.generate`` does on a GPU)."""
     if voxels.dim() == 3:
         voxels = voxels.unsqueeze(0)
     if tuple(voxels.shape[1:]) != grid.shape:
         raise ValueError(f"voxels of shape {tuple(voxels.shape[1:])} do not match grid {grid.shape}")
-    merge = model.config.merge_distance if merge_distance is None else merge_distance
     model.eval()
     p = next(model.parameters())
     centers = grid.centers().reshape(-1, 3)
@@ -174,8 +185,7 @@ def decode(voxels: torch.Tensor, grid: VoxelGrid, model: VoxelDecoder | None = N
         vw = vhat.reshape(v.shape[0], -1).double().cpu().numpy()
         for b in range(v.shape[0]):
             k = keep[b]
-            cand = centers[k] + off[b, k] * h
-            out.append(merge_positions(cand, vw[b, k], grid, merge))
+            out.append((centers[k] + off[b, k] * h, vw[b, k]))
     return out
 
 
