@@ -115,7 +115,8 @@ def time_reference_trials(client, k: int, settings: dict) -> list[float]:
     return [r["wall_s"] for r in res]
 
 
-def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, anneal_steps: int = 0) -> None:
+def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, anneal_steps: int = 0,
+         misorientation: float = 36.87) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -138,8 +139,10 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ax.set_xlim(-0.05, 1.0)
     top = min(max(ok.gamma_J_m2.max() if len(ok) else 3.5, ref.gamma_J_m2.max()), 6.0)
     ax.set_ylim(env.gamma_J_m2.min() - 0.2, top + 0.1)
+    from gbsearch.geometry.csl import as_boundary
     how = f"{anneal_steps} MD steps at 1500 K + CG" if anneal_steps else "CG only"
-    ax.set_title(f"Σ5(100) twist, W: held-out discovery ({len(ok)} candidates, {how})", fontsize=10)
+    ax.set_title(f"{as_boundary(misorientation).label} (100) twist, W: held-out discovery ({len(ok)} candidates, {how})",
+                 fontsize=10)
     ax.legend(fontsize=7.5, loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
@@ -168,7 +171,8 @@ def merge(dirs, misorientation: float, out: Path) -> None:
     window = tuple(runs[0]["training_window"]) if runs[0]["training_window"] is not None else None
     res = summarize(diff, sorted(per_seed, key=lambda s: s["seed"]), ref_times,
                     sum(r["wall_time"]["reference_block_s"] for r in runs), ref, lower_envelope(ref), gs, meta,
-                    window, {"model": runs[0]["model"], "candidates_per_seed": runs[0]["candidates_per_seed"],
+                    window, {"model": runs[0]["model"], "misorientation": misorientation,
+                             "candidates_per_seed": runs[0]["candidates_per_seed"],
                              "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
                              "nfe": runs[0]["nfe"], "anneal_steps": runs[0].get("anneal_steps", 0),
                              "merged_from": [str(d) for d in dirs], "reference_folder": runs[0].get("reference_folder"),
@@ -242,7 +246,8 @@ def main() -> None:
         close_client(client)
     diff = pd.concat(frames, ignore_index=True)
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
-                    {"model": a.model, "candidates_per_seed": a.candidates, "seeds": a.seeds,
+                    {"model": a.model, "misorientation": a.misorientation,
+                     "candidates_per_seed": a.candidates, "seeds": a.seeds,
                      "first_seed": a.first_seed, "nfe": a.nfe, "solver": a.solver,
                      "anneal_steps": a.anneal_steps, "reference_folder": a.reference,
                      "reference_trials_run": a.reference_trials,
@@ -297,7 +302,7 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
     (out / "discovery.json").write_text(json.dumps(res, indent=2))
     diff.to_csv(out / "diffusion_candidates.csv", index=False)
     plot(ref, diff, window, out / "discovery.png", (gs.n_frac, gs.gamma_J_m2), (meta_n, meta_g),
-         res.get("anneal_steps") or 0)
+         res.get("anneal_steps") or 0, res.get("misorientation", 36.87))
 
     def fmt(v):
         return "no candidate at that [n]" if v is None else f"{v:.4f}"
