@@ -79,6 +79,25 @@ def test_candidate_for_a_boundary_never_seen(transfer_model):
         assert fixed.sum() == 2 * 7 * 13
 
 
+def test_train_command_takes_several_references(transfer_model, tmp_path):
+    """`gbsearch train -r A -r B` makes a model of any boundary, recording both references."""
+    from typer.testing import CliRunner
+
+    from gbsearch.cli import app
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    from gbsearch.gbmodel.model import model_sigmas, model_trained_on
+    base = transfer_model.parents[1]
+    res = CliRunner().invoke(app, ["train", "-r", str(base / "ref36.87"), "-r", str(base / "ref28.07"),
+                                   "--out", str(tmp_path / "m"), "--steps", "4", "--batch-size", "2",
+                                   "--channels", "8", "--val-every", "2", "--prediction", "epsilon"])
+    assert res.exit_code == 0, res.output
+    assert "of Σ5, Σ17" in res.output and "done: 4 steps" in res.output
+    model = tmp_path / "m" / "model.pt"
+    assert model_sigmas(model) is None and model_trained_on(model) == [5, 17]
+    prov = read_checkpoint(model)["extra"]["provenance"]
+    assert prov["reference"] == [str(base / "ref36.87"), str(base / "ref28.07")]
+
+
 def test_overlapped_decoding_hands_on_the_same_candidates_in_order(transfer_model):
     """The GPU path (atoms merged in threads while the next batch samples), run on the CPU:
     the same candidates as inline decoding, handed to on_batch batch by batch in order."""

@@ -213,13 +213,15 @@ def _trained_on(extra: dict) -> list[int]:
     return [find_twist_csl(extra["template"]["misorientation"]).sigma]
 
 
-def check_model_takes(path: str | Path, boundary) -> None:
+def check_model_takes(path: str | Path, boundary, extra: dict | None = None) -> None:
     """InputError when a model for any boundary cannot take ``boundary``'s campaign cell
-    (edge above its ``max_edge_A``, :data:`MAX_MODEL_EDGE` by default)."""
+    (edge above its ``max_edge_A``, :data:`MAX_MODEL_EDGE` by default). extra: the model
+    file's ``extra`` when already loaded (else it is read from ``path``)."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
     from gbsearch.gbmodel.slab_voxels import campaign_replicate
     from gbsearch.geometry.bicrystal import A0_W
-    extra = read_checkpoint(path).get("extra") or {}
+    if extra is None:
+        extra = read_checkpoint(path).get("extra") or {}
     limit = float(extra.get("max_edge_A", MAX_MODEL_EDGE))
     k = campaign_replicate(boundary)[0]
     edge = k * boundary.edge(A0_W)
@@ -297,6 +299,7 @@ class GBGenerator:
             # Sampling runs the same few convolution shapes thousands of times: let cuDNN time its
             # algorithms once (process-wide, as training does) instead of taking its heuristic pick.
             torch.backends.cudnn.benchmark = True
+        template = _template_of(path, meta, boundary)
         if precision == "bf16":
             model = model.to(torch.bfloat16)
         if runtime == "openvino":
@@ -305,13 +308,12 @@ class GBGenerator:
             from gbsearch.diffusion.cpu_runtime import OpenVINOModel, openvino_available
             if not openvino_available():
                 raise InputError('runtime openvino needs the openvino package: pip install "gbsearch[openvino]"')
-            template = _template_of(path, meta, boundary)
             model = OpenVINOModel(model, template.grid().shape, threads=torch.get_num_threads())
         elif runtime != "torch":
             raise ValueError(f"runtime must be torch or openvino, not {runtime!r}")
         if compile:
             model = torch.compile(model)
-        return cls(model, scheduler, meta, _template_of(path, meta, boundary), device)
+        return cls(model, scheduler, meta, template, device)
 
     @property
     def misorientation(self) -> float:
@@ -434,7 +436,7 @@ def _template_of(path, meta: dict, boundary) -> SlabTemplate:
             raise InputError(f"{path} is a model for any <100> twist boundary: name the boundary "
                              "(GBGenerator.load(path, boundary=ANGLE), --misorientation)")
         b = as_boundary(boundary)
-        check_model_takes(path, b)
+        check_model_takes(path, b, extra)
         return SlabTemplate.for_boundary(b, **extra["template_settings"])
     if "template" not in extra:
         raise CheckpointError(f"{path} is a diffusion checkpoint without a GB slab template; "
