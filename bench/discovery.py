@@ -132,8 +132,10 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ok = diff[diff.status.isin(["ok", "duplicate"])]
     ax.scatter(ok.n_frac, ok.gamma_J_m2, s=22, color="tab:red", marker="^", alpha=0.8,
                label="diffusion (held-out model)" if window != (0.0, 1.0) else "diffusion")
-    for (n, g), name in ((gs, "ground state"), (meta, "metastable")):
-        ax.annotate(name, (n, g), (n + 0.04, g - 0.12), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.6))
+    # Labels on opposite sides: the two phases are often a few hundredths of [n] apart.
+    right = gs[0] >= meta[0]
+    for (n, g), name, dx in ((gs, "ground state", 0.04 if right else -0.2), (meta, "metastable", -0.2 if right else 0.04)):
+        ax.annotate(name, (n, g), (n + dx, g - 0.12), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.6))
     ax.set_xlabel("[n] (fraction of a bulk plane)")
     ax.set_ylabel("γ$_{GB}$ (J/m²)")
     ax.set_xlim(-0.05, 1.0)
@@ -141,7 +143,7 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ax.set_ylim(env.gamma_J_m2.min() - 0.2, top + 0.1)
     from gbsearch.geometry.csl import as_boundary
     how = f"{anneal_steps} MD steps at 1500 K + CG" if anneal_steps else "CG only"
-    ax.set_title(f"{as_boundary(misorientation).label} (100) twist, W: held-out discovery ({len(ok)} candidates, {how})",
+    ax.set_title(f"{as_boundary(misorientation).label} (100) twist, W: held-out discovery\n({len(ok)} candidates, {how})",
                  fontsize=10)
     ax.legend(fontsize=7.5, loc="upper right")
     fig.tight_layout()
@@ -176,6 +178,7 @@ def merge(dirs, misorientation: float, out: Path) -> None:
                              "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
                              "nfe": runs[0]["nfe"], "anneal_steps": runs[0].get("anneal_steps", 0),
                              "merged_from": [str(d) for d in dirs], "reference_folder": runs[0].get("reference_folder"),
+                             "reference_trials_run": runs[0].get("reference_trials_run", 1),
                              "trained_on": runs[0].get("trained_on")})
     write_and_print(res, diff, ref, window, out, gs, meta)
 
@@ -219,6 +222,12 @@ def main() -> None:
         if window != (0.0, 1.0):
             assert not in_window(gs.n_frac, window) and not in_window(meta_n, window), "window must hold both out"
 
+    def run_info(seeds: int) -> dict:
+        return {"model": a.model, "misorientation": a.misorientation, "candidates_per_seed": a.candidates,
+                "seeds": seeds, "first_seed": a.first_seed, "nfe": a.nfe, "solver": a.solver,
+                "anneal_steps": a.anneal_steps, "reference_folder": a.reference,
+                "reference_trials_run": a.reference_trials, "trained_on": gen.trained_on}
+
     from gbsearch.driver.cluster import close_client, get_client
     client = get_client(workers=a.workers)
     try:
@@ -242,16 +251,17 @@ def main() -> None:
                              "relax_s_per_candidate": float(d.wall_s.mean()),
                              "first_gs_hit": first_hit(d.gamma_J_m2.fillna(np.inf), gs.gamma_J_m2),
                              "best_gamma": float(d.gamma_J_m2.min())})
+            # After every seed, the figures over the seeds done so far: a run stopped by a time
+            # limit (a GPU call) still leaves them (merge a later run of the other seeds with --merge).
+            partial = summarize(pd.concat(frames, ignore_index=True), per_seed, ref_times, t_ref_block, ref, env,
+                                gs, (meta_n, meta_g), window, run_info(len(per_seed)))
+            (out / "discovery.json").write_text(json.dumps(partial, indent=2))
+            pd.concat(frames, ignore_index=True).to_csv(out / "diffusion_candidates.csv", index=False)
     finally:
         close_client(client)
     diff = pd.concat(frames, ignore_index=True)
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
-                    {"model": a.model, "misorientation": a.misorientation,
-                     "candidates_per_seed": a.candidates, "seeds": a.seeds,
-                     "first_seed": a.first_seed, "nfe": a.nfe, "solver": a.solver,
-                     "anneal_steps": a.anneal_steps, "reference_folder": a.reference,
-                     "reference_trials_run": a.reference_trials,
-                     "trained_on": gen.trained_on})
+                    run_info(a.seeds))
     write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
 
