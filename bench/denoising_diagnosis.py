@@ -38,12 +38,15 @@ def main() -> None:
     if gen.meta["schedule_config"]["prediction_type"] != "epsilon":
         raise SystemExit("this diagnosis reads the network output as ε; the model predicts "
                          + gen.meta["schedule_config"]["prediction_type"])
-    ref = load_reference_dataset(gen.misorientation)
-    # The lowest-γ structure and three higher ones; each is noised with a seed equal to its
-    # index in the bundled dataset, so every run sees the same noise.
-    ids = [int(i) for i in np.argsort([a.info["gamma_J_m2"] for a in ref])[[0, 40, 120, 250]]]
-    picks = [ref[i] for i in ids]
+    # Only structures of the model's own cell fit its grid (the library mixes replications).
     t = gen.template
+    ref = [a for a in load_reference_dataset(gen.misorientation)
+           if tuple(int(v) for v in str(a.info["replicate"]).split()) == tuple(t.replicate)]
+    # The lowest-γ structure and three at higher quantiles; each is noised with a seed equal to its
+    # index in that list, so every run sees the same noise.
+    order = np.argsort([a.info["gamma_J_m2"] for a in ref])
+    ids = [int(order[int(q * (len(ref) - 1))]) for q in (0.0, 0.12, 0.36, 0.76)]
+    picks = [ref[i] for i in ids]
     grid, mask = t.grid(), t.known_mask()[None, None]
     s, sch = gen.meta["data_scale"], gen.scheduler
     abar = sch.alphas_cumprod.float()

@@ -394,7 +394,25 @@ print(json.dumps({'torch': 'torch' in sys.modules, 'n': len(ref), 'sigmas': [e['
     for col in ("Σ", "angle", "N_plane", "structures", "trials", "ground state", "metastable", "converged"):
         assert col in head
     s5 = next(r for r in rows if r.split()[0] == "5")
-    assert "36.87" in s5 and "0.2000, 2.3205" in s5
+    assert "36.87" in s5 and "0.2000, 2.2981" in s5
+
+
+def test_library_figure_draws_every_bundled_envelope(tmp_path):
+    from gbsearch.analysis.library_plot import envelope
+    from gbsearch.store.references import library
+    for e in library():
+        n, g = envelope(e)
+        # the envelope's lowest bin is the stored ground state
+        assert len(n) >= 0.8 * e["meta"]["convergence"]["n_bins"], e["sigma"]
+        assert abs(g.min() - e["ground_state"]["gamma_J_m2"]) < 1e-9
+    png = tmp_path / "lib.png"
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--list", "--plot", str(png)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    res = subprocess.run([sys.executable, "-m", "gbsearch.cli", "reference", "--plot", str(png)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "--plot goes with --list" in res.stderr + res.stdout
 
 
 def test_bundling_writes_the_library_json(tmp_path):

@@ -60,6 +60,8 @@ def reference(
     report: Optional[Path] = typer.Option(None, help="Only report on the search in this folder: "
                                                      "convergence.png/json, table, plot and summary."),
     list_library: bool = typer.Option(False, "--list", help="Only print the bundled reference library."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --list: also draw the library's lower "
+                                                             "envelopes and ground states to this PNG."),
 ):
     """Grand-canonical reference search: random replications, shifts, [n] (insertions and
     deletions), perturbations, MD and CG. Re-running the same command resumes where it stopped.
@@ -71,9 +73,15 @@ def reference(
     from gbsearch.driver.reference import run_search
     from gbsearch.geometry.boundary import boundary_request
 
+    if plot is not None and not list_library:
+        raise InputError("--plot goes with --list (a search folder's plots come with --report DIR)")
     if list_library:
-        from gbsearch.store.references import library_table
-        typer.echo(library_table())
+        from gbsearch.store.references import library, library_table
+        entries = library()
+        typer.echo(library_table(entries))
+        if plot is not None:
+            from gbsearch.analysis.library_plot import plot_library
+            typer.echo(f"wrote {plot_library(entries, plot)}")
         return
     if report is not None:
         typer.echo(_report(report, database))
