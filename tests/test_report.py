@@ -19,3 +19,19 @@ def test_envelope_minima_treat_n_as_periodic():
     falling = envelope_minima(lower_envelope(_rows([(0.0, 2.0), (0.25, 2.2), (0.5, 2.4), (0.75, 2.1)])))
     assert [m["n_frac"] for m in falling] == [0.0]
     assert envelope_minima(lower_envelope(pd.DataFrame(columns=["n_frac", "gamma_J_m2", "id", "status"]))) == []
+
+
+def test_summary_bins_the_table_when_cells_mix():
+    from gbsearch.analysis.report import summary_text
+    # Σ5: [n] = 3/45 (3×3 cell) and 1/20 (2×2) fall in the same 1/20 bin (centre 0.05),
+    # 0.2 from two cells in bin 0.20; one cell alone keeps the exact [n] values.
+    rows = [("reference", "3x3", 3 / 45, 2.9), ("reference", "2x2", 1 / 20, 2.8), ("reference", "1x1", 0.2, 2.4),
+            ("reference", "2x2", 0.2, 2.3), ("diffusion", "2x2", 0.2, 2.35)]
+    df = pd.DataFrame([{"source": s, "replicate": r, "n_frac": n, "gamma_J_m2": g, "id": i, "status": "ok",
+                        "misorientation": 36.87} for i, (s, r, n, g) in enumerate(rows)])
+    text = summary_text(df)
+    assert "per [n] bin of width 1/20" in text
+    table = text.split("replications):\n")[1].splitlines()[2:]
+    assert [line.split() for line in table] == [["0.05", "-", "2.8000"], ["0.20", "2.3500", "2.3000"]]
+    same = summary_text(df[df.replicate == "2x2"])
+    assert "per [n]:" in same and "bin of width" not in same
