@@ -5,7 +5,8 @@
 # Each "Σ:W" runs `gbsearch reference` for that boundary on W local workers until converged
 # (or RUN_S seconds pass: the search is stopped and resumes next call). Folders resume from
 # .devcarry/refruns/sigmaΣ.tar.xz when carried, else from the committed reference_runs/sigmaΣ.tar.xz
-# (else start afresh); each comes back as
+# (else start afresh), or with KEEP=1 from the folder a previous call on the same warm machine
+# left in runs/lib/; each comes back as
 # $OUT/sigmaΣ.tar.xz.partNN pieces of 15 MB (cat them together) and $OUT/reports.txt.
 set -u
 source scripts/device_env.sh
@@ -16,9 +17,13 @@ mkdir -p runs/lib
 pids=()
 for spec in $1; do
   s=${spec%%:*}; w=${spec##*:}
-  rm -rf runs/lib/sigma$s
-  if [ -f .devcarry/refruns/sigma$s.tar.xz ]; then tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
-  elif [ -f reference_runs/sigma$s.tar.xz ]; then tar xJf reference_runs/sigma$s.tar.xz -C runs/lib; fi
+  # KEEP=1 on a machine still warm from the last call: resume the folder that call left here
+  if [ -n "${KEEP:-}" ] && [ -f runs/lib/sigma$s/campaign.db ]; then :
+  else
+    rm -rf runs/lib/sigma$s
+    if [ -f .devcarry/refruns/sigma$s.tar.xz ]; then tar xJf .devcarry/refruns/sigma$s.tar.xz -C runs/lib
+    elif [ -f reference_runs/sigma$s.tar.xz ]; then tar xJf reference_runs/sigma$s.tar.xz -C runs/lib; fi
+  fi
   timeout -k 30 -s INT $RUN_S python3 -m gbsearch.cli reference -m ${ANGLE[$s]} --out runs/lib/sigma$s \
       --structures 400 --until-converged --max-trials 100000 --seed 2026 --workers $w \
       --md-steps 2000 20000 > runs/lib/sigma$s.log 2>&1 &
