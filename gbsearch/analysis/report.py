@@ -30,12 +30,18 @@ def campaign_table(db: CampaignDB) -> pd.DataFrame:
     return df[TABLE_COLUMNS + [c for c in df.columns if c not in TABLE_COLUMNS]]
 
 
-def lower_envelope(df: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
-    """Lowest γ at each [n] among ok rows: columns n_frac, gamma_J_m2, id."""
+def lower_envelope(df: pd.DataFrame, decimals: int = 6, bins: int | None = None) -> pd.DataFrame:
+    """Lowest γ at each [n] among ok rows: columns n_frac, gamma_J_m2, id. With ``bins``, the
+    lowest per [n] bin of the convergence report (gbsearch.analysis.convergence.n_bin) instead,
+    each at its structure's own [n]."""
     ok = df[df.status == "ok"].copy()
     if ok.empty:
         return pd.DataFrame(columns=["n_frac", "gamma_J_m2", "id"])
-    ok["n_key"] = ok.n_frac.round(decimals)
+    if bins:
+        from gbsearch.analysis.convergence import n_bin
+        ok["n_key"] = n_bin(ok.n_frac.to_numpy(), bins)
+    else:
+        ok["n_key"] = ok.n_frac.round(decimals)
     idx = ok.groupby("n_key").gamma_J_m2.idxmin()
     return ok.loc[idx, ["n_frac", "gamma_J_m2", "id"]].sort_values("n_frac").reset_index(drop=True)
 
@@ -120,6 +126,9 @@ def summary_bins(df: pd.DataFrame) -> int | None:
 
 def summary_text(df: pd.DataFrame) -> str:
     lines = []
+    # Rows of mixed replications: minima of the binned envelope, so that the metastable minimum
+    # is the convergence report's (a finer [n] grid would make neighbours of the ground state minima).
+    bins = summary_bins(df)
     for source in ("reference", "diffusion", "grip"):
         sel = df[df.source == source]
         if sel.empty:
@@ -127,7 +136,7 @@ def summary_text(df: pd.DataFrame) -> str:
         counts = sel.status.value_counts().to_dict()
         lines.append(f"{source}: {counts.get('ok', 0)} distinct ok, {counts.get('duplicate', 0)} duplicates, "
                      f"{counts.get('failed', 0)} failed")
-        minima = envelope_minima(lower_envelope(sel))
+        minima = envelope_minima(lower_envelope(sel, bins=bins))
         if minima:
             g = minima[0]
             lines.append(f"  ground state: [n] = {g['n_frac']:.4f}, γ = {g['gamma_J_m2']:.4f} J/m² (id {int(g['id'])})")
@@ -135,7 +144,6 @@ def summary_text(df: pd.DataFrame) -> str:
             m = minima[1]
             lines.append(f"  metastable minimum: [n] = {m['n_frac']:.4f}, γ = {m['gamma_J_m2']:.4f} J/m² (id {int(m['id'])})")
     if {"diffusion", "grip"} & set(df.source):
-        bins = summary_bins(df)
         table = best_per_n(df, bins)
         lines.append(f"lowest γ (J/m²) per [n] bin of width 1/{bins} (the rows mix cell replications):"
                      if bins else "lowest γ (J/m²) per [n]:")
