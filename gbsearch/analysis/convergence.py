@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbsearch.analysis.report import envelope_minima
+from gbsearch.analysis.report import envelope_minima, lower_envelope
 
 HIT_TOL = 0.005          # J/m²: a trial within this of the ground state's γ hits it
 IMPROVE_TOL = 0.005      # J/m²: largest improvement of a bin over the last third
@@ -190,14 +190,12 @@ def convergence_from_table(df: pd.DataFrame, n_plane: int, n_bins: int | None = 
     res.hit_trials = [int(t) for t in cand.trial[hit]]
     res.hits = len(res.hit_trials)
 
-    envelope = pd.DataFrame([{"n_frac": b["n_frac"], "gamma_J_m2": b["gamma_J_m2"], "id": b["id"], "bin": b["bin"]}
-                             for b in res.bins if b["gamma_J_m2"] is not None])
-    minima = envelope_minima(envelope)
-    others = [m for m in minima if int(m["bin"]) != gs_bin]
+    minima = envelope_minima(lower_envelope(ok, bins=nb))
+    others = [m for m in minima if int(n_bin([m["n_frac"]], nb)[0]) != gs_bin]
     if others:
         m = others[0]
         res.metastable = {"n_frac": float(m["n_frac"]), "gamma_J_m2": float(m["gamma_J_m2"]),
-                          "id": int(m["id"]), "bin": int(m["bin"])}
+                          "id": int(m["id"]), "bin": int(n_bin([m["n_frac"]], nb)[0])}
 
     if res.hits < MIN_HITS:
         res.reasons.append(f"ground state hit {res.hits} time{'s' if res.hits != 1 else ''}, need {MIN_HITS}")
