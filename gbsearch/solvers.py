@@ -6,5 +6,7 @@ so that the campaign configuration checks a name without loading torch and diffu
   dpm2m            DPM-Solver++ 2M multistep
   unipc            UniPC-3 multistep with its corrector (Zhao et al. 2023): reuses earlier
                    evaluations, the usual choice below ~10 steps
+  ddim             first-order steps (DDIM = DPM-Solver++(1)): what a distilled student is
+                   sampled with, at the time points it was trained on
 """
-SOLVERS = ("dpm3-singlestep", "dpm2m", "unipc")
+SOLVERS = ("dpm3-singlestep", "dpm2m", "unipc", "ddim")

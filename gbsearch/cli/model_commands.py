@@ -75,6 +75,40 @@ def train(
 
 
 @app.command()
+def distill(
+    model: Path = typer.Option(..., "--model", help="The GB model file to distil (the teacher)."),
+    out: Path = typer.Option(Path("runs/student"), "--out", "-o", help="Training folder (checkpoints; model.pt at the end)."),
+    trajectories: int = typer.Option(2048, help="Teacher candidates per boundary to learn from."),
+    val_trajectories: int = typer.Option(64, help="Teacher candidates per boundary to validate on (other seeds)."),
+    boundary: Optional[list[float]] = typer.Option(None, "--misorientation", "-m",
+                                                   help="Boundary to distil a model of any boundary on (repeat; "
+                                                        "default: those it was trained on)."),
+    steps: Optional[int] = typer.Option(None, help="Student optimizer steps [default: distill_gb_model's]."),
+    batch_size: Optional[int] = typer.Option(None, help="Student batch size [default: distill_gb_model's]."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate [default: distill_gb_model's]."),
+    max_time: Optional[float] = typer.Option(None, help="Stop after this many seconds (checkpointed; re-run resumes)."),
+    until_plateau: Optional[int] = typer.Option(None, help="Stop once no boundary's validation loss fell 1 % over this many validations."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the trajectories and of training [default: 0]."),
+    init: Optional[Path] = typer.Option(None, help="Start from this student's weights (same teacher) instead of the teacher's."),
+):
+    """Distil a GB model into a few-step student (issue 16): the teacher in-paints candidates as a
+    campaign does, and the student learns to reach each trajectory's end from any point of it,
+    so it samples in 1-20 network evaluations (default 2). CUDA when present; re-running resumes."""
+    from gbsearch.gbmodel.distill import distill_gb_model
+    from gbsearch.io_utils import writable_dir
+    from gbsearch.provenance import git_commit
+
+    given = {"steps": steps, "batch_size": batch_size, "lr": lr, "max_time": max_time, "seed": seed,
+             "stop_patience": until_plateau}
+    writable_dir(out)
+    res = distill_gb_model(model, out, trajectories=trajectories, val_trajectories=val_trajectories,
+                           boundaries=boundary or None, init=init,
+                           provenance={"command": " ".join(["gbsearch", *sys.argv[1:]]), "commit": git_commit(short=True)},
+                           **{k: v for k, v in given.items() if v is not None})
+    typer.echo(f"{res.step} steps, best validation loss {res.best_val_loss}; wrote {out / 'model.pt'}")
+
+
+@app.command()
 def generate(
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: the bundled one for --misorientation)."),
     misorientation: Optional[float] = typer.Option(None, "--misorientation", "-m", help=describe("misorientation")),

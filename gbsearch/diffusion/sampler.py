@@ -85,6 +85,8 @@ def sample(
     clip: tuple[float, float] | None = None,
     noise: torch.Tensor | None = None,
     memory_format: torch.memory_format | None = None,
+    timesteps=None,
+    on_step=None,
 ) -> torch.Tensor:
     """Generate n voxel arrays [n, 1, nx, ny, nz] (data units, i.e. already multiplied by scale).
 
@@ -101,6 +103,12 @@ def sample(
     noise: the starting noise eps0 [n, 1, nx, ny, nz] (None: drawn from ``generator``). The
       solver is deterministic given eps0, so per-sample noise makes each sample independent of
       the batch it is drawn in (up to floating-point differences between batch sizes).
+    timesteps: the solver's time points (integers in [0, T), decreasing) instead of ``steps``
+      spread by the scheduler: a distilled student is evaluated only at the times it was trained
+      on (:func:`gbsearch.diffusion.distill.student_times`).
+    on_step: called as on_step(i, t, x) after the solver's i-th step (from time t) with the state
+      x [n, 1, ...] in network units (x at the next time point; after the last step, the sample
+      before the known voxels are restored): distillation records teacher trajectories with it.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     shape = tuple(int(v) for v in shape)
@@ -132,9 +140,12 @@ def sample(
         mask = _as_batch(known_mask, n, shape).to(device=device, dtype=torch.bool)
         x0_known = known / scale
 
-    scheduler.set_timesteps(steps, device=device)
+    if timesteps is not None:
+        scheduler.set_timesteps(timesteps=[int(v) for v in timesteps], device=device)
+    else:
+        scheduler.set_timesteps(steps, device=device)
     abar = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
-    for t in scheduler.timesteps:
+    for i, t in enumerate(scheduler.timesteps):
         if known is not None:
             noised = abar[t].sqrt() * x0_known + (1 - abar[t]).sqrt() * eps0
             x = torch.where(mask, noised, x)
@@ -145,6 +156,8 @@ def sample(
             out = _clipped_output(out, x, abar[t], clip[0] / scale, clip[1] / scale,
                                   scheduler.config.prediction_type)
         x = scheduler.step(out, t, x).prev_sample
+        if on_step is not None:
+            on_step(i, t, x)
 
     x = x * scale
     if known is not None:
@@ -152,16 +165,19 @@ def sample(
     return x
 
 
+def data_estimate(out: torch.Tensor, x: torch.Tensor, a, s, prediction_type: str) -> torch.Tensor:
+    """The data estimate x0 of a network output (ε or v) at x = a x0 + s ε."""
+    if prediction_type == "epsilon":
+        return (x - s * out) / a
+    if prediction_type == "v_prediction":
+        return a * x - s * out
+    raise ValueError(f"no data estimate for a {prediction_type!r} model")
+
+
 def _clipped_output(out: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, lo: float, hi: float,
                     prediction_type: str) -> torch.Tensor:
     """The network output that corresponds to the data estimate of ``out`` clamped to [lo, hi]."""
     a, s = abar.sqrt(), (1 - abar).sqrt()
-    if prediction_type == "epsilon":
-        x0 = (x - s * out) / a
-    elif prediction_type == "v_prediction":
-        x0 = a * x - s * out
-    else:
-        raise ValueError(f"cannot clip a {prediction_type!r} model's output")
-    x0 = x0.clamp(lo, hi)
+    x0 = data_estimate(out, x, a, s, prediction_type).clamp(lo, hi)
     eps = (x - a * x0) / s
     return eps if prediction_type == "epsilon" else a * eps - s * x0

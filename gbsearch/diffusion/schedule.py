@@ -64,6 +64,9 @@ def make_scheduler(cfg: ScheduleConfig | None = None, solver: str | None = None)
                   beta_start=cfg.beta_start, beta_end=cfg.beta_end, prediction_type=cfg.prediction_type)
     if solver not in (None, *SOLVERS):
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if solver == "ddim":
+        return DPMSolverMultistepScheduler(**common, solver_order=1, algorithm_type="dpmsolver++",
+                                           lambda_min_clipped=cfg.lambda_min_clipped, final_sigmas_type="zero")
     if solver == "dpm2m":
         return DPMSolverMultistepScheduler(**common, solver_order=2, algorithm_type="dpmsolver++",
                                            lambda_min_clipped=cfg.lambda_min_clipped, lower_order_final=True,

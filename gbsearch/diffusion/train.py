@@ -238,29 +238,44 @@ def _all_sum(x: torch.Tensor, world: int) -> torch.Tensor:
     return x
 
 
+class Denoising:
+    """The diffusion model's own objective: noise a batch of data at random times and regress the
+    network's target (ε or v) on the unknown voxels. A training objective is any object with
+    ``loss(net, batch, generator, run) -> (sum of squared errors, number of counted values)``,
+    ``run`` giving ``vp``, ``data_scale`` and ``env`` (device, amp, fmt); the times and noise
+    are drawn from ``generator`` on its own device, so a seeded CPU generator makes validation
+    repeatable on any device."""
+
+    def loss(self, net, batch, generator: torch.Generator, run) -> tuple[torch.Tensor, torch.Tensor]:
+        env = run.env
+        vox, mask = split_item(batch)
+        x0 = (vox / run.data_scale).to(env.device, non_blocking=True).contiguous(memory_format=env.fmt)
+        mask = mask.to(env.device, non_blocking=True) if mask is not None else None
+        t = run.vp.sample_t(x0.shape[0], generator=generator).to(env.device)
+        eps = torch.randn(x0.shape, generator=generator, device=generator.device).to(env.device)
+        return loss_terms(net, run.vp, x0, mask, t, eps.contiguous(memory_format=env.fmt), env.amp)
+
+
 @torch.no_grad()
-def validate(model, vp, dataset, batch_size, device, rank=0, world=1, seed=1234, amp=nullcontext(),
-             scale=1.0, fmt=torch.contiguous_format) -> float:
-    """Mean squared error per counted voxel over the whole validation set (same over ranks).
+def validate(net, dataset, run, objective=None, seed: int = 1234) -> float:
+    """Mean squared error per counted value of ``objective`` (default :class:`Denoising`) over the
+    whole validation set (same over ranks); ``run`` as for an objective.
 
     Noise and times are drawn from a generator seeded per batch, so repeated validations of the
     same weights give the same number (the plateau detector must not chase sampling noise)."""
-    was_training = model.training
-    model.eval()
-    idx = list(range(rank, len(dataset), world))
-    sums = torch.zeros(2, dtype=torch.float64, device=device)
-    for b, start in enumerate(range(0, len(idx), batch_size)):
-        batch = torch.utils.data.default_collate([dataset[i] for i in idx[start:start + batch_size]])
-        vox, mask = split_item(batch)
-        x0 = (vox / scale).to(device).contiguous(memory_format=fmt)
-        mask = mask.to(device) if mask is not None else None
-        g = torch.Generator().manual_seed(seed + 7919 * rank + b)
-        t = vp.sample_t(x0.shape[0], generator=g).to(device)
-        eps = torch.randn(x0.shape, generator=g).to(device).contiguous(memory_format=fmt)
-        s, c = loss_terms(model, vp, x0, mask, t, eps, amp)
+    objective = objective or Denoising()
+    env = run.env
+    was_training = net.training
+    net.eval()
+    idx = list(range(env.rank, len(dataset), env.world))
+    sums = torch.zeros(2, dtype=torch.float64, device=env.device)
+    for b, start in enumerate(range(0, len(idx), run.cfg.batch_size)):
+        batch = torch.utils.data.default_collate([dataset[i] for i in idx[start:start + run.cfg.batch_size]])
+        g = torch.Generator().manual_seed(seed + 7919 * env.rank + b)
+        s, c = objective.loss(net, batch, g, run)
         sums += torch.stack([s.double(), c.double()])
-    model.train(was_training)
-    sums = _all_sum(sums, world)
+    net.train(was_training)
+    sums = _all_sum(sums, env.world)
     return (sums[0] / sums[1]).item()
 
 
@@ -311,6 +326,7 @@ class _Run:
     step: int = 0
     history: list = field(default_factory=list)
     best_val: float | None = None
+    objective: object = field(default_factory=Denoising)
 
 
 def _resume_checkpoint(path: Path, model: UNet3D, expect: dict) -> dict | None:
@@ -415,12 +431,10 @@ def _validation(run: _Run) -> tuple[float | None, dict | None]:
     boundary counts the same, as the training batches draw them)."""
     if run.val_dataset is None or len(run.val_dataset) == 0:
         return None, None
-    env = run.env
     net = run.ema if run.ema is not None else run.model
 
     def loss_of(ds):
-        return validate(net, run.vp, ds, run.cfg.batch_size, env.device, env.rank, env.world,
-                        seed=run.cfg.seed + 10_000, amp=env.amp, scale=run.data_scale, fmt=env.fmt)
+        return validate(net, ds, run, run.objective, seed=run.cfg.seed + 10_000)
 
     if not callable(getattr(run.val_dataset, "groups", None)):
         return loss_of(run.val_dataset), None
@@ -500,13 +514,8 @@ def _ema_update(ema: UNet3D, model: UNet3D, decay: float, step: int) -> None:
 
 def _train_step(run: _Run, batch, gen: torch.Generator) -> torch.Tensor:
     """One optimizer step (and EMA update) on a batch; returns the detached loss."""
-    env, cfg = run.env, run.cfg
-    vox, mask = split_item(batch)
-    x0 = (vox / run.data_scale).to(env.device, non_blocking=True).contiguous(memory_format=env.fmt)
-    mask = mask.to(env.device, non_blocking=True) if mask is not None else None
-    t = torch.randint(0, run.vp.num_train_timesteps, (x0.shape[0],), device=env.device, generator=gen)
-    eps = torch.randn(x0.shape, device=env.device, generator=gen).contiguous(memory_format=env.fmt)
-    s, c = loss_terms(run.net, run.vp, x0, mask, t, eps, env.amp)
+    cfg = run.cfg
+    s, c = run.objective.loss(run.net, batch, gen, run)
     loss = s / c.clamp_min(1.0)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -580,7 +589,7 @@ def _settings(config: TrainConfig | None, overrides: dict) -> TrainConfig:
 def train(model_cfg: UNetConfig, dataset: Dataset, val_dataset: Dataset | None, out_dir,
           config: TrainConfig | None = None, *, schedule_cfg: ScheduleConfig | None = None,
           data_scale: float | None = None, grid=None, device=None, progress: bool = True,
-          init_from=None, **settings) -> TrainResult:
+          init_from=None, objective=None, **settings) -> TrainResult:
     """Train (or continue training) until config.steps total optimizer steps; return a TrainResult.
 
     config: the TrainConfig (default: TrainConfig()); keyword settings (steps=..., lr=...)
@@ -595,12 +604,16 @@ def train(model_cfg: UNetConfig, dataset: Dataset, val_dataset: Dataset | None, 
     max_time (series of short resumed jobs), ema_decay and memory_format (default contiguous:
     8-12 % faster per step on an H100, README). init_from: a checkpoint whose weights (and
     data scale) a fresh run starts from (same architecture and schedule; ignored on resume).
+    objective: what the network learns (default :class:`Denoising`, the diffusion loss;
+    :class:`gbsearch.diffusion.distill.Distillation` for a few-step student).
     """
     cfg = _settings(config, settings)
     t_start = time.monotonic()
     env = _runtime(device, cfg.memory_format)
     run = _start_run(model_cfg, schedule_cfg or ScheduleConfig(), dataset, val_dataset, Path(out_dir), cfg, env,
                      data_scale, grid, init_from)
+    if objective is not None:
+        run.objective = objective
     if run.step == 0 and not run.history:
         _record(run, None, *_validation(run))
     stopped_early, done = _fit(run, dataset, t_start, progress)

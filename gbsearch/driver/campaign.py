@@ -113,6 +113,14 @@ def _write_candidates(out: Path, frames: dict[int, Atoms]) -> None:
         write(tmp, [frames[i] for i in sorted(frames)], format="extxyz")
 
 
+def with_sampling(config: CampaignConfig, model_path: Path) -> CampaignConfig:
+    """The configuration with its network evaluations and solver resolved for the model (the
+    model's own where not set), so that campaign.json records what ran."""
+    from gbsearch.gbmodel.model import model_sampling
+    nfe, solver = model_sampling(model_path, config.nfe, config.solver)
+    return config.replace(nfe=nfe, solver=solver)
+
+
 def _check_resume(out: Path, config: CampaignConfig, model_path: Path) -> dict:
     """The folder's campaign.json, refused with the differing keys if it was written by a
     campaign with other candidates or another relaxation; a fresh one otherwise."""
@@ -144,6 +152,7 @@ def generate_candidates(config: CampaignConfig, progress: bool = True, model_pat
 
     out = writable_dir(config.out_dir)
     model_path = model_path or model_for(config.boundary, config.model)
+    config = with_sampling(config, model_path)
     meta = _check_resume(out, config, model_path)
     frames = read_candidates(out)
     if on_ready is not None and frames:
@@ -229,6 +238,7 @@ def run_campaign(config: CampaignConfig | None = None, *, client=None, progress:
 
     # Everything that can be refused is checked before anything is written.
     model_path = model_for(config.boundary, config.model)
+    config = with_sampling(config, model_path)
     out = writable_dir(config.out_dir)
     _check_resume(out, config, model_path)
     read_candidates(out)

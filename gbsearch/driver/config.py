@@ -36,11 +36,13 @@ class CampaignConfig:
                                 (str, list, tuple))
     candidates: int = _setting(12, "in-painted candidates to generate and relax", (int,), 1)
     seed: int = _setting(0, "seed of candidate generation: candidate i depends on (seed, i) only", (int,), 0)
-    # DPM-Solver-3 steps per candidate. SPEC §4 samples with 60; on the full Σ5 model 20 gave
-    # the same best relaxed γ of 32 candidates (2.762 vs 2.756 J/m²) at a third of the cost, and
-    # on a CPU generation dominates a campaign, so campaigns default to 20.
-    nfe: int = _setting(20, "solver steps (network evaluations) per candidate; SPEC: 60", (int,), 1)
-    solver: str = _setting("dpm3-singlestep", "sampler: dpm3-singlestep (the paper's), dpm2m or unipc", (str,))
+    # None: the model's own (gbsearch.gbmodel.model.sampling_settings): 20 DPM-Solver-3 steps for a
+    # diffusion model (DEFAULT_NFE there, with the measurement behind it), a distilled model's
+    # recorded steps.
+    nfe: int | None = _setting(None, "network evaluations per candidate (default: the model's own: 20 solver "
+                                     "steps, or a distilled model's); SPEC: 60", (int,), 1)
+    solver: str | None = _setting(None, "sampler: dpm3-singlestep (the paper's, default for a diffusion model), "
+                                        "dpm2m, unipc, or ddim (a distilled model's only)", (str,))
     runtime: str = _setting("torch", "network runtime on a CPU: torch, or openvino (pip install \"gbsearch[openvino]\")",
                             (str,))
     batch_size: int | None = _setting(None, "candidates in-painted per batch (default 64 on a GPU, 1 on a CPU)",
@@ -81,7 +83,7 @@ class CampaignConfig:
         if self.anneal_steps > 0 and not 0 < self.anneal_temperature <= 10_000:
             raise InputError(f"anneal temperature must be in (0, 10000] K, got {self.anneal_temperature:g}")
         from gbsearch.solvers import SOLVERS
-        if self.solver not in SOLVERS:
+        if self.solver is not None and self.solver not in SOLVERS:
             raise InputError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if self.runtime not in ("torch", "openvino"):
             raise InputError(f"runtime must be torch or openvino, got {self.runtime!r}")

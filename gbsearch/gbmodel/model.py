@@ -31,6 +31,10 @@ TRANSFER_MODEL = "twist100_transfer.pt"
 # local (fully convolutional) so it takes any grid, but it was trained on cells of 7-21 Å (40
 # voxels at most) and a 60-voxel grid already costs 2.25x the Σ41 cell per candidate.
 MAX_MODEL_EDGE = 30.0
+# Solver steps per candidate of a diffusion model (not distilled) when none are asked for. SPEC §4
+# samples with 60; on the full Σ5 model 20 gave the same best relaxed γ of 32 candidates (2.762
+# against 2.756 J/m²) at a third of the cost, and on a CPU generation dominates a campaign.
+DEFAULT_NFE = 20
 
 
 def gb_train_config(**settings):
@@ -118,14 +122,16 @@ def train_transfer_model(structures: list[Atoms], out_dir: str | Path, config=No
 
 
 def export_model(checkpoint: Path, target: Path, template: SlabTemplate | None, provenance: dict,
-                 upper_dz: list[float] | None = None, half: bool = True, transfer: dict | None = None) -> Path:
+                 upper_dz: list[float] | None = None, half: bool = True, transfer: dict | None = None,
+                 distilled: dict | None = None) -> Path:
     """Inference file: weights + configs + slab template + provenance, no optimizer.
 
     upper_dz: the training structures' upper-grain z offsets (Å, :meth:`SlabTemplate.upper_offset`);
     generation draws the fixed upper grain's height from them. half: store the weights as
     float16 (they load into float32 models; see :func:`half_weights`). transfer: for a model of
     many boundaries (``template`` None): trained_on (list of Σ), template_settings (SlabTemplate
-    fields but misorientation and replicate), max_edge_A."""
+    fields but misorientation and replicate), max_edge_A. distilled: a few-step student's
+    settings (times, default_steps, teacher; :mod:`gbsearch.gbmodel.distill`)."""
     from gbsearch.diffusion.checkpoint import read_checkpoint
     ckpt = read_checkpoint(checkpoint)
     for key in ("optimizer_state", "lr_scheduler_state"):
@@ -144,6 +150,8 @@ def export_model(checkpoint: Path, target: Path, template: SlabTemplate | None, 
         extra["template"] = template.to_dict()
     else:
         extra.update(boundaries="any", **transfer)
+    if distilled is not None:
+        extra["distilled"] = distilled
     if upper_dz is not None:
         extra["upper_dz"] = [round(float(v), 5) for v in upper_dz]
     ckpt["extra"] = extra
@@ -335,7 +343,43 @@ class GBGenerator:
         from gbsearch.geometry.csl import find_twist_csl
         return find_twist_csl(self.template.misorientation)
 
-    def generate(self, indices, seed: int = 0, *, steps: int, batch_size: int = 16,
+    @property
+    def distilled(self) -> dict | None:
+        """A distilled student's settings (``times`` it was trained at, ``default_steps``,
+        teacher), None for a diffusion model sampled by a solver."""
+        return (self.meta.get("extra") or {}).get("distilled")
+
+    def sample_voxels(self, indices: list[int], seed: int, *, steps: int, solver: str | None = None,
+                      on_step=None):
+        """In-paint candidates ``indices`` in one batch: (voxels [n, 1, nx, ny, nz] in data
+        units, their slabs, their draws (shift, dz, noise)). See :meth:`generate`; on_step is
+        the sampler's (teacher trajectories for distillation)."""
+        from gbsearch.diffusion import sample
+        from gbsearch.diffusion.distill import Conditioned, condition, student_times
+        from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
+
+        grid = self.template.grid()
+        mask = self.template.known_mask()
+        edge = grid.lengths[0] / self.template.replicate[0]
+        draws = [_candidate_draws(seed, i, edge, np.asarray(self.upper_dz), grid.shape) for i in indices]
+        slabs = [self.template.build(shift=shift, dz=dz) for shift, dz, _ in draws]
+        known = encode_slabs(slabs, grid, device=self.device)
+        noise = torch.stack([eps for _, _, eps in draws])
+        model, timesteps = self.model, None
+        steps, solver = sampling_settings(self.meta.get("extra") or {}, steps, solver)
+        if self.distilled:
+            try:
+                timesteps = student_times(self.distilled["times"], steps)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            model = Conditioned(self.model, condition(known, mask, self.meta["data_scale"]))
+        scheduler = make_scheduler(ScheduleConfig.from_dict(self.meta["schedule_config"]), solver)
+        vox = sample(model, scheduler, grid.shape, len(indices), known=known, known_mask=mask,
+                     noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
+                     clip=(0.0, 1.0), timesteps=timesteps, on_step=on_step)
+        return vox, slabs, draws
+
+    def generate(self, indices, seed: int = 0, *, steps: int | None = None, batch_size: int = 16,
                  progress: bool = False, on_batch=None, solver: str | None = None,
                  overlap: bool | None = None) -> list[Atoms]:
         """Unrelaxed candidates ``indices`` (an int n means 0…n−1), each with its fixed grains
@@ -348,26 +392,21 @@ class GBGenerator:
         the free region for grains at those heights; the relaxation then finds the grain's
         height itself). Voxel densities are clipped to [0, 1] during sampling.
 
-        steps: solver steps (network evaluations) per candidate; solver: a name of
-        :data:`gbsearch.solvers.SOLVERS` (None: the model file's own DPM-Solver);
-        on_batch(list of Atoms) is called as each batch is decoded (a campaign writes it to
-        disk there), in order; overlap: merge and assemble each batch's atoms in threads while
-        the next batch samples (None: on a GPU only; the candidates are the same either way)."""
+        steps: network evaluations per candidate (None: the model's own, :func:`sampling_settings`); solver: a name
+        of :data:`gbsearch.solvers.SOLVERS` (None: the model file's own DPM-Solver; a distilled
+        model takes only its own first-order steps); on_batch(list of Atoms) is called as each
+        batch is decoded (a campaign writes it to disk there), in order; overlap: merge and
+        assemble each batch's atoms in threads while the next batch samples (None: on a GPU
+        only; the candidates are the same either way)."""
         from tqdm.auto import tqdm
 
-        from gbsearch.diffusion import sample
-        from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
         from gbsearch.voxel.decoder import decoder_points, load_decoder
 
+        steps, solver_name = sampling_settings(self.meta.get("extra") or {}, steps, solver)
         indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
         grid = self.template.grid()
-        mask = self.template.known_mask()
-        dz_pool = np.asarray(self.upper_dz)
         decoder = load_decoder(device=self.device)
         merge = decoder.config.merge_distance
-        scheduler = (self.scheduler if solver is None else
-                     make_scheduler(ScheduleConfig.from_dict(self.meta["schedule_config"]), solver))
-        edge = grid.lengths[0] / self.template.replicate[0]
         cuda = self.device.type == "cuda"
         overlap = cuda if overlap is None else overlap
 
@@ -376,8 +415,7 @@ class GBGenerator:
             pos = merge_positions(*points, grid, merge)
             # info["shift"] comes from the slab at full precision: template.slab_for rebuilds it exactly.
             cand = assemble_candidate(slab, pos, grid, self.template.free_z_range(dz))
-            cand.info.update(upper_dz=float(dz), candidate=i, seed=int(seed), nfe=int(steps),
-                             solver=solver or "dpm3-singlestep")
+            cand.info.update(upper_dz=float(dz), candidate=i, seed=int(seed), nfe=int(steps), solver=solver_name)
             return cand
 
         out = []
@@ -397,13 +435,7 @@ class GBGenerator:
         try:
             for start in range(0, len(indices), batch_size):
                 batch = indices[start:start + batch_size]
-                draws = [_candidate_draws(seed, i, edge, dz_pool, grid.shape) for i in batch]
-                slabs = [self.template.build(shift=shift, dz=dz) for shift, dz, _ in draws]
-                known = encode_slabs(slabs, grid, device=self.device)
-                noise = torch.stack([eps for _, _, eps in draws])
-                vox = sample(self.model, scheduler, grid.shape, len(batch), known=known, known_mask=mask,
-                             noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
-                             clip=(0.0, 1.0))
+                vox, slabs, draws = self.sample_voxels(batch, seed, steps=steps, solver=solver)
                 points = decoder_points(vox[:, 0].float(), grid, decoder, batch_size=64 if cuda else 8)
                 jobs = [(i, slab, pts, dz) for i, slab, pts, (_, dz, _) in zip(batch, slabs, points, draws)]
                 if pool is None:
@@ -419,6 +451,26 @@ class GBGenerator:
                 pool.shutdown(cancel_futures=True)
             bar.close()
         return out
+
+
+def sampling_settings(extra: dict, steps: int | None = None, solver: str | None = None) -> tuple[int, str]:
+    """(network evaluations per candidate, solver) of a generation with the model whose file's
+    ``extra`` is given: those asked for, else the model's own: a distilled student's recorded
+    steps with first-order ("ddim") steps at its trained time points, or DEFAULT_NFE steps of
+    DPM-Solver-3. A student sampled with another solver is refused."""
+    distilled = extra.get("distilled")
+    if distilled:
+        if solver not in (None, "ddim"):
+            raise InputError(f"a distilled model is sampled with first-order steps at the times it was "
+                             f"trained at (solver ddim), not {solver}")
+        return int(steps or distilled["default_steps"]), "ddim"
+    return int(steps or DEFAULT_NFE), solver or "dpm3-singlestep"
+
+
+def model_sampling(path: str | Path, steps: int | None = None, solver: str | None = None) -> tuple[int, str]:
+    """:func:`sampling_settings` of a model file."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    return sampling_settings(read_checkpoint(path).get("extra") or {}, steps, solver)
 
 
 def _finish_threads() -> int:
