@@ -15,6 +15,7 @@ boundary and replication.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -117,7 +118,7 @@ def library_windows(folders, n: int, seed: int = 779):
     return out
 
 
-def round_trip(model, dev, structures, noise: float = 0.0, seed: int = 0) -> dict:
+def round_trip(model, dev, structures, noise: float = 0.0, seed: int = 0, precision: str = "auto") -> dict:
     """Encode, optionally add N(0, (noise·s)²) to every voxel, decode, compare; per kind + all."""
     gen = torch.Generator().manual_seed(seed)
     per_kind: dict[str, list] = {}
@@ -126,7 +127,7 @@ def round_trip(model, dev, structures, noise: float = 0.0, seed: int = 0) -> dic
         v = encode(p, g, m).float()
         if noise > 0:
             v = v + (noise * model.config.scale * torch.randn(v.shape, generator=gen)).to(dev)
-        pred = decode(v, g, model=model)[0]
+        pred = decode(v, g, model=model, precision=precision)[0]
         per_kind.setdefault(kind, []).append(compare(pos, pred, g))
     res = {k: summarize(r) for k, r in per_kind.items()}
     res["all"] = summarize([x for r in per_kind.values() for x in r])
@@ -144,6 +145,8 @@ def main():
     ap.add_argument("--per-boundary", type=int, default=20, help="structures per --library folder")
     ap.add_argument("--skip-speed", action="store_true", help="round trips only")
     ap.add_argument("--skip-roundtrip", action="store_true")
+    ap.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "bf16", "fp32"],
+                    help="decoder precision(s), round-tripped side by side on the same structures")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     results = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -161,11 +164,11 @@ def main():
         model = load_decoder(args.checkpoint, device=dev)
         structures = (held_out(args.n_per_kind) + reference_windows(args.reference)
                       + (library_windows(args.library, args.per_boundary) if args.library else []))
-        for noise in (0.0, 0.05):
+        for noise, prec in itertools.product((0.0, 0.05), args.precision):
             t = time.perf_counter()
-            r = round_trip(model, dev, structures, noise=noise)
-            results[f"round_trip_noise_{noise}"] = r
-            print(f"round trip, voxel noise {noise}·s, {len(structures)} structures on {dev.type} "
+            r = round_trip(model, dev, structures, noise=noise, precision=prec)
+            results[f"round_trip_noise_{noise}" + ("" if args.precision == ["auto"] else f"_{prec}")] = r
+            print(f"round trip, voxel noise {noise}·s, decoder {prec}, {len(structures)} structures on {dev.type} "
                   f"({time.perf_counter() - t:.0f} s):")
             for k, v in r.items():
                 print(f"  {k:18s} exact {v['exact_frac']:.4f}  RMSE {v['rmse']:.4f} Å  "

@@ -2,6 +2,12 @@
 
     python bench/bench_solvers.py [--model PATH] [--candidates 16] [--seed 100] [--workers 2]
                                   [--configs dpm3-singlestep:20 unipc:8 ...] [--out runs/solvers]
+                                  [--student PATH --configs dpm3-singlestep:20 student:1 student:2 ...]
+                                  [--anneal-steps 5000]
+
+``student:K`` samples the distilled student ``--student`` (a few-step model of ``--model``,
+gbsearch distill) in K first-order steps; the same candidate indices, so the same shifts,
+heights and starting noise as the teacher's rows.
 
 For each solver:steps the same candidates (indices 0…N−1 of one seed: the same upper-grain
 shifts, heights and starting noise) are in-painted, checked before relaxation at the boundary
@@ -28,10 +34,11 @@ import numpy as np
 SEAM_A = 2.2
 
 
-def _relax_cg(atoms):
+def _relax_cg(atoms, anneal_steps: int = 0):
+    from gbsearch.driver.config import CampaignConfig
     from gbsearch.relaxation.relax import relax
     try:
-        out = relax(atoms)
+        out = relax(atoms, anneal=CampaignConfig(anneal_steps=anneal_steps).anneal_for(int(atoms.info["candidate"])))
         return float(out.info["gamma_J_m2"]), float(out.info["n_frac"])
     except Exception as exc:  # noqa: BLE001 - a failed relaxation is a data point
         return None, str(exc)[:100]
@@ -68,6 +75,8 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+",
                     default=["dpm3-singlestep:60", "dpm3-singlestep:20", "dpm3-singlestep:8",
                              "unipc:5", "unipc:8", "unipc:10", "dpm2m:8"])
+    ap.add_argument("--student", default=None, help="a distilled student of --model, for student:K configs")
+    ap.add_argument("--anneal-steps", type=int, default=0, help="anneal (campaign's 1500 K) before CG; 0: CG only")
     ap.add_argument("--out", type=Path, default=Path("runs/solvers"))
     a = ap.parse_args()
 
@@ -84,18 +93,24 @@ def main() -> None:
     ref = pd.DataFrame([{"n_frac": s.info["n_frac"], "gamma_J_m2": s.info["gamma_J_m2"]}
                         for s in load_reference_dataset(gen.misorientation)])
     threads = torch.get_num_threads()
-    gen.generate(a.batch, seed=a.seed, steps=2, batch_size=a.batch)        # warm-up (oneDNN primitives)
+    student = GBGenerator.load(a.student) if a.student else None
+    for g in filter(None, (gen, student)):
+        g.generate(a.batch, seed=a.seed, steps=2, batch_size=a.batch)        # warm-up (oneDNN primitives)
     a.out.mkdir(parents=True, exist_ok=True)
     rows = []
     with ProcessPoolExecutor(a.workers) as pool:
         for spec in a.configs:
             solver, steps = spec.split(":")
+            model = student if solver == "student" else gen
+            if model is None:
+                raise SystemExit(f"{spec}: pass --student PATH")
             t0 = time.perf_counter()
-            cands = gen.generate(a.candidates, seed=a.seed, steps=int(steps), batch_size=a.batch, solver=solver)
+            cands = model.generate(a.candidates, seed=a.seed, steps=int(steps), batch_size=a.batch,
+                                   solver=None if solver == "student" else solver)
             gen_s = (time.perf_counter() - t0) * (threads if gen.device.type == "cpu" else 1) / a.candidates
             free = [int((~np.isin(c.arrays["region"], FIXED_REGIONS)).sum()) for c in cands]
             seam = [seams(c) for c in cands]
-            res = list(pool.map(_relax_cg, cands))
+            res = list(pool.map(_relax_cg, cands, [a.anneal_steps] * len(cands)))
             ok = [(g, f) for g, f in res if g is not None]
             g = np.array([v for v, _ in ok])
             gap = envelope_gap(g, [f for _, f in ok], ref)
@@ -108,7 +123,7 @@ def main() -> None:
                   f"{row['free_atoms_mean']:.1f}, seam atoms {row['seam_atoms_mean']:.2f}, CG γ median "
                   f"{row['gamma_median']:.4f} best {row['gamma_best']:.4f}, within 0.05 of envelope "
                   f"{row['near_envelope']:.2f} ({len(ok)}/{a.candidates} relaxed)", flush=True)
-    meta = {"model": str(path), "candidates": a.candidates, "seed": a.seed, "device": str(gen.device),
+    meta = {"model": str(path), "student": a.student, "anneal_steps": a.anneal_steps, "candidates": a.candidates, "seed": a.seed, "device": str(gen.device),
             "threads": threads, "batch": a.batch, "rows": rows}
     (a.out / "solvers.json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {a.out / 'solvers.json'}")

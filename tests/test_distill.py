@@ -69,7 +69,8 @@ def tiny_teacher(tmp_path_factory):
     grid = TINY_TEMPLATE.grid()
     save_checkpoint(base / "ckpt.pt", model=net, model_cfg=net.cfg,
                     schedule_cfg=ScheduleConfig(prediction_type="v_prediction"), data_scale=0.3, step=0, grid=grid)
-    return export_model(base / "ckpt.pt", base / "teacher.pt", TINY_TEMPLATE, {"test": True}, upper_dz=[0.0, 0.1])
+    return export_model(base / "ckpt.pt", base / "teacher.pt", TINY_TEMPLATE, {"n_window": [0.5, 0.1]},
+                        upper_dz=[0.0, 0.1])
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,8 @@ def test_student_inpaints_in_one_and_two_steps(tiny_student, tiny_teacher):
     gen = GBGenerator.load(path, device="cpu")
     assert gen.distilled["default_steps"] == 2 and len(gen.distilled["times"]) == 4
     assert gen.distilled["teacher"] == tiny_teacher.name
+    assert gen.meta["extra"]["provenance"]["n_window"] == [0.5, 0.1]     # the teacher's held-out window
+    assert gen.upper_dz == [0.0, 0.1]
     assert model_sampling(path) == (2, "ddim") and model_sampling(tiny_teacher) == (20, "dpm3-singlestep")
     for steps in (1, 2):
         cands = gen.generate(2, seed=3, steps=steps, batch_size=2)

@@ -130,6 +130,8 @@ def distill_gb_model(teacher: str | Path, out_dir: str | Path, *, trajectories: 
     export_model(best if best.exists() else out_dir / "last.pt", out_dir / "model.pt",
                  None if many else probe.template, {
                      **(provenance or {}), "distilled_from": teacher.name, "init": str(init),
+                     # what the teacher was never trained on, its student never saw either
+                     "n_window": teacher_prov.get("n_window"),
                      "teacher_provenance": teacher_prov, "trajectories_per_boundary": trajectories,
                      "val_trajectories_per_boundary": val_trajectories, "steps": res.step,
                      "best_val_loss": res.best_val_loss},
