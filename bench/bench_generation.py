@@ -1,7 +1,7 @@
 """Candidate generation against relaxation (issue 16): the old path and the new one side by side.
 
-    python bench/bench_generation.py --device cpu  [--candidates 8] [--rounds 2] [--relax 4]
-    python bench/bench_generation.py --device cuda [--batches 64 256] [--rounds 1]
+    python bench/bench_generation.py --device cpu  [--candidates 8] [--rounds 2] [--relax 4] [--student PATH]
+    python bench/bench_generation.py --device cuda [--batches 64 256] [--rounds 1] [--student PATH]
 
 Each path runs `GBGenerator.generate` end to end (slab templates, in-painting, decoding,
 Atoms) with the bundled Σ5 model, in its own subprocess (glibc's allocator setting is per
@@ -16,7 +16,10 @@ noise falls on both:
        off and help both paths: Atoms built from atomic numbers, known voxels encoded on the GPU.)
   new  open axes zero-padded inside the convolutions, the campaign's solver and NFE, freed memory
        kept by the allocator (CPU); bf16 weights, standard layout, torch.compile, cuDNN's
-       benchmarked algorithms and atoms merged in threads while the next batch samples (GPU).
+       benchmarked algorithms and atoms merged in threads while the next batch samples (GPU);
+       the voxel decoder in bf16 where the hardware has it (the old path decodes in fp32).
+  student  (with --student) the new path on a distilled few-step student of the same model
+       (gbsearch distill) at its own number of steps (--student-nfe), first-order steps.
 
 CPU: generation core-seconds per candidate (wall × threads) divided by anneal + CG core-seconds
 per candidate (the campaign's anneal and CG on the new path's candidates, one relaxation per core,
@@ -58,21 +61,23 @@ def run_path(a) -> dict:
     from gbsearch.geometry.csl import as_boundary
 
     cfg = CampaignConfig.build()
-    path = bundled_model(as_boundary(cfg.misorientation))
+    path = a.model or bundled_model(as_boundary(cfg.misorientation))
     cuda = a.device == "cuda"
     overlap = None
+    decoder_precision = "auto"
     if a.path == "old":
         from gbsearch.geometry import bicrystal
         sampler.keep_freed_cpu_memory = lambda: False
         bicrystal._plane_sites = bicrystal._plane_sites.__wrapped__
-        gen = GBGenerator.load(path, a.device, precision="autocast")
+        gen = GBGenerator.load(path, a.device, precision="autocast", boundary=cfg.misorientation)
         torch.backends.cudnn.benchmark = False
         _legacy_padding(gen.model)
         solver, fmt, overlap = "dpm3-singlestep", (torch.channels_last_3d if cuda else None), False
+        decoder_precision = "fp32"
     else:
         gen = GBGenerator.load(path, a.device, precision="bf16" if cuda else "autocast", compile=cuda,
-                               runtime=a.runtime)
-        solver, fmt = a.solver, None
+                               runtime=a.runtime, boundary=cfg.misorientation)
+        solver, fmt = (None if a.path == "student" else a.solver), None
     if fmt is not None:                       # the old GPU layout (sample() now keeps the standard one)
         import functools
         sampler_sample = sampler.sample
@@ -84,7 +89,7 @@ def run_path(a) -> dict:
 
     def timed_points(*args, **kw):            # the voxel -> atoms decoder network's share of the time
         t = time.perf_counter()
-        out = real_points(*args, **kw)
+        out = real_points(*args, **{**kw, "precision": decoder_precision})
         decode_s[0] += time.perf_counter() - t
         return out
     voxel_decoder.decoder_points = timed_points
@@ -104,7 +109,7 @@ def run_path(a) -> dict:
         from ase.io import write
         write(a.save, cands, format="extxyz")
     sampling_only = _sampling_only(gen, batch, a.nfe, solver) if cuda else None
-    return {"path": a.path, "device": a.device, "solver": solver,
+    return {"path": a.path, "device": a.device, "solver": cands[0].info["solver"], "model": str(path),
             "runtime": a.runtime if a.path == "new" else "torch", "nfe": a.nfe, "batch": batch,
             "candidates": a.candidates, "wall_s": wall, "threads": threads,
             "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
@@ -113,22 +118,16 @@ def run_path(a) -> dict:
             "sampling_only_candidates_per_s": sampling_only}
 
 
-def _sampling_only(gen, batch: int, nfe: int, solver: str) -> float:
-    """Candidates per second of the in-painting network and solver alone (no slabs, decoding
-    or atoms): the ceiling the rest of a candidate's work is measured against."""
+def _sampling_only(gen, batch: int, nfe: int, solver: str | None) -> float:
+    """Candidates per second of the in-painting network and solver alone (no decoding or atoms;
+    slabs and known voxels included): the ceiling the rest of a candidate's work is measured
+    against."""
     import torch
-
-    from gbsearch.diffusion import sample
-    from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
-    grid, mask = gen.template.grid(), gen.template.known_mask()
-    known = torch.zeros((batch, *grid.shape), device=gen.device)
-    sched = make_scheduler(ScheduleConfig.from_dict(gen.meta["schedule_config"]), solver)
-    kw = dict(known=known, known_mask=mask, steps=nfe, scale=gen.meta["data_scale"], device=gen.device,
-              clip=(0.0, 1.0), generator=torch.Generator().manual_seed(0))
-    sample(gen.model, sched, grid.shape, batch, **kw)
+    indices = list(range(batch))
+    gen.sample_voxels(indices, 0, steps=nfe, solver=solver)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
-    sample(gen.model, sched, grid.shape, batch, **kw)
+    gen.sample_voxels(indices, 0, steps=nfe, solver=solver)
     torch.cuda.synchronize()
     return batch / (time.perf_counter() - t0)
 
@@ -161,8 +160,11 @@ def main() -> None:
     ap.add_argument("--solver", default=None, help="the new path's sampler (default: the campaign's)")
     ap.add_argument("--new-nfe", type=int, default=None, help="the new path's NFE (default: the campaign's)")
     ap.add_argument("--runtime", default="torch", help="the new path's CPU runtime: torch or openvino")
+    ap.add_argument("--student", default=None, help="a distilled student of the bundled Σ5 model: a third path")
+    ap.add_argument("--student-nfe", type=int, default=None, help="the student's steps (default: its own)")
     # internal: one path in this process
-    ap.add_argument("--path", choices=["old", "new"])
+    ap.add_argument("--path", choices=["old", "new", "student"])
+    ap.add_argument("--model", default=None)
     ap.add_argument("--nfe", type=int)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--save", default=None)
@@ -172,21 +174,27 @@ def main() -> None:
         return
 
     from gbsearch.driver.config import CampaignConfig
+    from gbsearch.gbmodel.model import bundled_model, model_sampling
+    from gbsearch.geometry.csl import as_boundary
     cfg = CampaignConfig.build()
-    new_nfe = a.new_nfe or cfg.nfe
+    new_nfe, new_solver = model_sampling(bundled_model(as_boundary(cfg.misorientation)), a.new_nfe, a.solver)
+    paths = [("old", OLD_NFE), ("new", new_nfe)] if a.device == "cpu" else [
+        ("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60)]
+    if a.student:
+        paths.append(("student", model_sampling(a.student, a.student_nfe)[0]))
     rows = []
     if a.device == "cpu":
-        plan = [("old", OLD_NFE, "2"), ("new", new_nfe, str(cfg.batch_for("cpu")))]
+        plan = [(p, nfe, "2" if p == "old" else str(cfg.batch_for("cpu"))) for p, nfe in paths]
     else:
-        plan = [(p, nfe, str(b)) for b in a.batches for p, nfe in
-                (("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60))]
+        plan = [(p, nfe, str(b)) for b in a.batches for p, nfe in paths]
     for r in range(a.rounds):
         for path, nfe, batch in plan:
             # GPU: --gpu-batches timed batches after the warm-up one (overlap needs more than one)
             n = a.candidates if a.device == "cpu" else a.gpu_batches * int(batch)
             extra = ["--save", "/tmp/bench_generation_new.extxyz"] if (a.device == "cpu" and path == "new" and r == 0) else []
+            model = ["--model", a.student] if path == "student" else []
             row = _sub(["--path", path, "--device", a.device, "--nfe", str(nfe), "--batch", batch,
-                        "--candidates", str(n), "--solver", a.solver or cfg.solver, "--runtime", a.runtime, *extra])
+                        "--candidates", str(n), "--solver", new_solver, "--runtime", a.runtime, *model, *extra])
             row["round"] = r
             rows.append(row)
             print(f"round {r} {path:3s} {row['solver']:16s} {nfe:3d} NFE batch {batch:>3s}: "
@@ -204,12 +212,13 @@ def main() -> None:
         with ProcessPoolExecutor(2) as pool:
             relax_s = list(pool.map(_relax_one, cands))
         per_relax = sum(relax_s) / len(relax_s)
-        for p in ("old", "new"):
+        for p in [p for p, _ in paths]:
             gen_s = min(r["core_s_per_candidate"] for r in rows if r["path"] == p)
             summary[p] = {"gen_core_s": gen_s, "relax_core_s": per_relax, "ratio": gen_s / per_relax}
             print(f"{p}: generation {gen_s:.2f} core-s per candidate (best of {a.rounds} rounds) / anneal + CG "
                   f"{per_relax:.2f} core-s ({len(relax_s)} relaxed) = {gen_s / per_relax:.3f}")
-        print(f"new path vs old: generation {summary['old']['gen_core_s'] / summary['new']['gen_core_s']:.1f}x cheaper")
+        for p in [p for p, _ in paths][1:]:
+            print(f"{p} path vs old: generation {summary['old']['gen_core_s'] / summary[p]['gen_core_s']:.1f}x cheaper")
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(summary, fh, indent=2)
