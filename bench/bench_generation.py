@@ -180,8 +180,8 @@ def main() -> None:
     new_nfe, new_solver = model_sampling(bundled_model(as_boundary(cfg.misorientation)), a.new_nfe, a.solver)
     paths = [("old", OLD_NFE), ("new", new_nfe)] if a.device == "cpu" else [
         ("old", OLD_NFE), ("old", 60), ("new", new_nfe), ("new", 60)]
-    if a.student:
-        paths.append(("student", model_sampling(a.student, a.student_nfe)[0]))
+    if a.student:        # first: a time-limited GPU run still gets its row
+        paths.insert(0, ("student", model_sampling(a.student, a.student_nfe)[0]))
     rows = []
     if a.device == "cpu":
         plan = [(p, nfe, "2" if p == "old" else str(cfg.batch_for("cpu"))) for p, nfe in paths]

@@ -44,7 +44,7 @@ def student_from_teacher(teacher: UNet3D) -> UNet3D:
     weights the teacher's (the extra input weights zero, so it starts as the teacher)."""
     cfg = UNetConfig.from_dict({**teacher.cfg.to_dict(), "in_channels": teacher.cfg.in_channels + CONDITION_CHANNELS})
     student = UNet3D(cfg)
-    state = {k: v.detach().float().clone() for k, v in teacher.state_dict().items()}
+    state = {k: v.detach().float().cpu().clone() for k, v in teacher.state_dict().items()}
     w = state["conv_in.conv.weight"]
     extra = torch.zeros(w.shape[0], CONDITION_CHANNELS, *w.shape[2:], dtype=w.dtype)
     state["conv_in.conv.weight"] = torch.cat([w, extra], dim=1)
