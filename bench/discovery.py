@@ -96,6 +96,26 @@ def reference_cost(ref: pd.DataFrame, target: float, seeds: int = 1000) -> dict:
             "geometric_median": float(np.log(2) / -np.log1p(-hit.sum() / n_trials))}
 
 
+def independent_searches(folders, target: float) -> list[dict]:
+    """For reference searches run apart from the reference (same settings, other seeds):
+    trials, lowest γ and the relaxations each needed to reach the reference ground state's
+    ``target`` γ (within GS_TOL) in its recorded order, None when it never did (more than its
+    trials)."""
+    out = []
+    for folder in folders:
+        df = reference_frame(0.0, Path(folder))
+        hit = first_hit(df.gamma_J_m2.fillna(np.inf), target)
+        out.append({"folder": str(folder), "trials": int(len(df)), "best_gamma": float(df.gamma_J_m2.min()),
+                    "relaxations_to_ground_state": hit})
+    return out
+
+
+def add_independent(res: dict, folders, target: float) -> None:
+    """The independent searches' relaxations to the ground state, beside the reference's own."""
+    if folders:
+        res["relaxations_to_ground_state"]["independent_reference_searches"] = independent_searches(folders, target)
+
+
 def reference_meta(misorientation: float, folder: Path | None = None) -> tuple[dict, dict]:
     """(search settings, metastable minimum {n_frac, gamma_J_m2}) of the bundled dataset or of
     a reference search folder."""
@@ -151,7 +171,7 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     plt.close(fig)
 
 
-def merge(dirs, misorientation: float, out: Path) -> None:
+def merge(dirs, misorientation: float, out: Path, independent=()) -> None:
     """Recompute every figure over the seeds of several runs (e.g. split over GPU calls)."""
     runs = [json.loads((Path(d) / "discovery.json").read_text()) for d in dirs]
     diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
@@ -180,6 +200,7 @@ def merge(dirs, misorientation: float, out: Path) -> None:
                              "merged_from": [str(d) for d in dirs], "reference_folder": runs[0].get("reference_folder"),
                              "reference_trials_run": runs[0].get("reference_trials_run", 1),
                              "trained_on": runs[0].get("trained_on")})
+    add_independent(res, independent, float(gs.gamma_J_m2))
     write_and_print(res, diff, ref, window, out, gs, meta)
 
 
@@ -198,6 +219,9 @@ def main() -> None:
     ap.add_argument("--reference-trials", type=int, default=4, help="reference trials timed in this run (0: use the wall times the reference search recorded)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/discovery")
+    ap.add_argument("--independent-references", nargs="+", metavar="DIR", default=[],
+                    help="reference searches of the same boundary with other seeds: their relaxations to the "
+                         "reference's ground state are reported beside its own")
     ap.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                     help="no new runs: combine the discovery.json + diffusion_candidates.csv of earlier runs "
                          "(different seeds, same model and candidates per seed) into --out")
@@ -205,7 +229,7 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.merge:
-        merge(a.merge, a.misorientation, out)
+        merge(a.merge, a.misorientation, out, a.independent_references)
         return
 
     folder = Path(a.reference) if a.reference else None
@@ -262,6 +286,7 @@ def main() -> None:
     diff = pd.concat(frames, ignore_index=True)
     res = summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, (meta_n, meta_g), window,
                     run_info(a.seeds))
+    add_independent(res, a.independent_references, float(gs.gamma_J_m2))
     write_and_print(res, diff, ref, window, out, gs, (meta_n, meta_g))
 
 
@@ -333,6 +358,11 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
           f"{rr['hits']} hit in {rr['trials']} trials, at trial {rr['recorded_order']} in its recorded order, "
           f"median {rr['median_random_order']:.0f} over {rr['random_orders']} random orders; diffusion median "
           f"{rc['diffusion_median']} ({rc['diffusion_reached_in']} reached it)")
+    for ind in rc.get("independent_reference_searches", []):
+        got = ind["relaxations_to_ground_state"]
+        print(f"  independent reference search {ind['folder']}: "
+              + (f"reached it at trial {got}" if got else f"not reached in {ind['trials']} trials")
+              + f" (its lowest γ {ind['best_gamma']:.4f} J/m²)")
     w = res["wall_time"]
     print(f"wall time per candidate {w['per_candidate_s']:.1f} s (generate+decode {w['generate_s_per_candidate']:.1f} s, "
           f"relax {w['relax_s_per_candidate']:.1f} s) vs per reference trial {w['per_reference_trial_s']:.1f} s "
