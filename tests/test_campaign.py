@@ -310,13 +310,13 @@ def test_config_precedence_cli_over_yaml_over_defaults(tmp_path):
         CampaignConfig.build(tmp_path / "c2.yaml")
 
 
-@pytest.mark.parametrize("name", ["sigma5_full", "sigma5_window"])
-def test_each_shipped_model_loads_and_generates_a_candidate(name):
+@pytest.mark.parametrize("name, steps", [("sigma5_full", 5), ("sigma5_window", 5), ("sigma5_full_student", None)])
+def test_each_shipped_model_loads_and_generates_a_candidate(name, steps):
     from gbsearch.gbmodel.model import MODEL_DIR, GBGenerator
     from gbsearch.geometry.properties import atom_fraction
     gen = GBGenerator.load(MODEL_DIR / f"{name}.pt", device="cpu")
     assert gen.boundary.sigma == 5
-    (cand,) = gen.generate(1, seed=0, steps=5, batch_size=1)
+    (cand,) = gen.generate(1, seed=0, steps=steps, batch_size=1)     # the student: its own 4 steps
     fixed = np.isin(cand.arrays["region"], FIXED_REGIONS)
     slab = gen.template.slab_for(cand)
     assert np.array_equal(cand.positions[fixed], slab.positions[np.isin(slab.arrays["region"], FIXED_REGIONS)])

@@ -95,11 +95,11 @@ def test_student_inpaints_in_one_and_two_steps(tiny_student, tiny_teacher):
     from gbsearch.gbmodel.model import GBGenerator, model_sampling
     path, _ = tiny_student
     gen = GBGenerator.load(path, device="cpu")
-    assert gen.distilled["default_steps"] == 2 and len(gen.distilled["times"]) == 4
+    assert gen.distilled["default_steps"] == 4 and len(gen.distilled["times"]) == 4
     assert gen.distilled["teacher"] == tiny_teacher.name
     assert gen.meta["extra"]["provenance"]["n_window"] == [0.5, 0.1]     # the teacher's held-out window
     assert gen.upper_dz == [0.0, 0.1]
-    assert model_sampling(path) == (2, "ddim") and model_sampling(tiny_teacher) == (20, "dpm3-singlestep")
+    assert model_sampling(path) == (4, "ddim") and model_sampling(tiny_teacher) == (20, "dpm3-singlestep")
     for steps in (1, 2):
         cands = gen.generate(2, seed=3, steps=steps, batch_size=2)
         for cand in cands:

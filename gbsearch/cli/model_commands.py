@@ -93,7 +93,7 @@ def distill(
 ):
     """Distil a GB model into a few-step student (issue 16): the teacher in-paints candidates as a
     campaign does, and the student learns to reach each trajectory's end from any point of it,
-    so it samples in 1-20 network evaluations (default 2). CUDA when present; re-running resumes."""
+    so it samples in 1-20 network evaluations (default 4). CUDA when present; re-running resumes."""
     from gbsearch.gbmodel.distill import distill_gb_model
     from gbsearch.io_utils import writable_dir
     from gbsearch.provenance import git_commit
