@@ -217,7 +217,7 @@ def main() -> None:
             summary[p] = {"gen_core_s": gen_s, "relax_core_s": per_relax, "ratio": gen_s / per_relax}
             print(f"{p}: generation {gen_s:.2f} core-s per candidate (best of {a.rounds} rounds) / anneal + CG "
                   f"{per_relax:.2f} core-s ({len(relax_s)} relaxed) = {gen_s / per_relax:.3f}")
-        for p in [p for p, _ in paths][1:]:
+        for p in [p for p, _ in paths if p != "old"]:
             print(f"{p} path vs old: generation {summary['old']['gen_core_s'] / summary[p]['gen_core_s']:.1f}x cheaper")
     if a.out:
         with open(a.out, "w") as fh:
