@@ -42,18 +42,14 @@ def teacher_record(gen, count: int, seed: int, *, steps: int, batch_size: int) -
     from tqdm.auto import tqdm
 
     from gbsearch.diffusion.distill import TrajectoryRecorder, concat_records
-    from gbsearch.gbmodel.slab_voxels import encode_slabs
 
-    grid = gen.template.grid()
     records = []
     for start in tqdm(range(0, count, batch_size), desc=f"teacher trajectories {gen.boundary.label}",
                       unit="batch", leave=False):
         indices = list(range(start, min(count, start + batch_size)))
         rec = TrajectoryRecorder()
-        _, slabs, draws = gen.sample_voxels(indices, seed, steps=steps, solver="dpm3-singlestep", on_step=rec)
-        noise = torch.stack([eps for _, _, eps in draws])
-        known = encode_slabs(slabs, grid, device=gen.device)
-        records.append(rec.record(noise, known, gen.meta["data_scale"]))
+        _, _, draws, known = gen.sample_voxels(indices, seed, steps=steps, solver="dpm3-singlestep", on_step=rec)
+        records.append(rec.record(torch.stack([eps for _, _, eps in draws]), known, gen.meta["data_scale"]))
     out = concat_records(records)
     out["mask"] = gen.template.known_mask()
     return out

@@ -349,11 +349,12 @@ class GBGenerator:
         teacher), None for a diffusion model sampled by a solver."""
         return (self.meta.get("extra") or {}).get("distilled")
 
-    def sample_voxels(self, indices: list[int], seed: int, *, steps: int, solver: str | None = None,
-                      on_step=None):
+    def sample_voxels(self, indices: list[int], seed: int, *, steps: int | None = None,
+                      solver: str | None = None, on_step=None):
         """In-paint candidates ``indices`` in one batch: (voxels [n, 1, nx, ny, nz] in data
-        units, their slabs, their draws (shift, dz, noise)). See :meth:`generate`; on_step is
-        the sampler's (teacher trajectories for distillation)."""
+        units, their slabs, their draws (shift, dz, noise), their slabs' voxels (data units,
+        what the known region is taken from)). See :meth:`generate`; on_step is the sampler's
+        (teacher trajectories for distillation)."""
         from gbsearch.diffusion import sample
         from gbsearch.diffusion.distill import Conditioned, condition, student_times
         from gbsearch.diffusion.schedule import ScheduleConfig, make_scheduler
@@ -377,7 +378,7 @@ class GBGenerator:
         vox = sample(model, scheduler, grid.shape, len(indices), known=known, known_mask=mask,
                      noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
                      clip=(0.0, 1.0), timesteps=timesteps, on_step=on_step)
-        return vox, slabs, draws
+        return vox, slabs, draws, known
 
     def generate(self, indices, seed: int = 0, *, steps: int | None = None, batch_size: int = 16,
                  progress: bool = False, on_batch=None, solver: str | None = None,
@@ -392,12 +393,12 @@ class GBGenerator:
         the free region for grains at those heights; the relaxation then finds the grain's
         height itself). Voxel densities are clipped to [0, 1] during sampling.
 
-        steps: network evaluations per candidate (None: the model's own, :func:`sampling_settings`); solver: a name
-        of :data:`gbsearch.solvers.SOLVERS` (None: the model file's own DPM-Solver; a distilled
-        model takes only its own first-order steps); on_batch(list of Atoms) is called as each
-        batch is decoded (a campaign writes it to disk there), in order; overlap: merge and
-        assemble each batch's atoms in threads while the next batch samples (None: on a GPU
-        only; the candidates are the same either way)."""
+        steps: network evaluations per candidate (None: the model's own, :func:`sampling_settings`);
+        solver: a name of :data:`gbsearch.solvers.SOLVERS` (None: the model's own: DPM-Solver-3,
+        or first-order steps, the only ones a distilled model takes); on_batch(list of Atoms)
+        is called as each batch is decoded (a campaign writes it to disk there), in order;
+        overlap: merge and assemble each batch's atoms in threads while the next batch samples
+        (None: on a GPU only; the candidates are the same either way)."""
         from tqdm.auto import tqdm
 
         from gbsearch.voxel.decoder import decoder_points, load_decoder
@@ -435,7 +436,7 @@ class GBGenerator:
         try:
             for start in range(0, len(indices), batch_size):
                 batch = indices[start:start + batch_size]
-                vox, slabs, draws = self.sample_voxels(batch, seed, steps=steps, solver=solver)
+                vox, slabs, draws, _ = self.sample_voxels(batch, seed, steps=steps, solver=solver)
                 points = decoder_points(vox[:, 0].float(), grid, decoder, batch_size=64 if cuda else 8)
                 jobs = [(i, slab, pts, dz) for i, slab, pts, (_, dz, _) in zip(batch, slabs, points, draws)]
                 if pool is None:
