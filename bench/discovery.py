@@ -142,8 +142,9 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.6, 4.6), dpi=140)
+    held_out = window is None or tuple(window) != (0.0, 1.0)      # a full model holds nothing out
     lo, hi = window if window is not None else (0.0, 0.0)
-    spans = [] if window is None else [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
+    spans = [] if window is None or not held_out else [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
     for i, (a, b) in enumerate(spans):
         ax.axvspan(a, b, color="0.88", zorder=0, label="training window" if i == 0 else None)
     ax.scatter(ref.n_frac, ref.gamma_J_m2, s=12, color="tab:blue", alpha=0.5, label="reference search")
@@ -151,7 +152,7 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ax.plot(env.n_frac, env.gamma_J_m2, "-", color="navy", lw=1.1, label="reference lower envelope")
     ok = diff[diff.status.isin(["ok", "duplicate"])]
     ax.scatter(ok.n_frac, ok.gamma_J_m2, s=22, color="tab:red", marker="^", alpha=0.8,
-               label="diffusion (held-out model)" if window != (0.0, 1.0) else "diffusion")
+               label="diffusion (held-out model)" if held_out else "diffusion")
     # Labels on opposite sides: the two phases are often a few hundredths of [n] apart.
     right = gs[0] >= meta[0]
     for (n, g), name, dx in ((gs, "ground state", 0.04 if right else -0.2), (meta, "metastable", -0.2 if right else 0.04)):
@@ -163,7 +164,8 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     ax.set_ylim(env.gamma_J_m2.min() - 0.2, top + 0.1)
     from gbsearch.geometry.csl import as_boundary
     how = f"{anneal_steps} MD steps at 1500 K + CG" if anneal_steps else "CG only"
-    ax.set_title(f"{as_boundary(misorientation).label} (100) twist, W: held-out discovery\n({len(ok)} candidates, {how})",
+    what = ("held-out discovery" if held_out else "discovery (nothing held out)")
+    ax.set_title(f"{as_boundary(misorientation).label} (100) twist, W: {what}\n({len(ok)} candidates, {how})",
                  fontsize=10)
     ax.legend(fontsize=7.5, loc="upper right")
     fig.tight_layout()
