@@ -122,3 +122,23 @@ def test_student_refuses_other_solvers_and_too_many_steps(tiny_student):
     from gbsearch.gbmodel.distill import distill_gb_model
     with pytest.raises(InputError, match="distilled model already"):
         distill_gb_model(tiny_student[0], tiny_student[0].parent / "again", device="cpu")
+
+
+def test_distill_command(tiny_teacher, tmp_path):
+    """`gbsearch distill` as the README gives it, on a tiny teacher: a student file that records
+    its command (sys.argv: pytest's here) and teacher and samples with its default steps."""
+    from typer.testing import CliRunner
+
+    from gbsearch.cli import app
+    from gbsearch.gbmodel.model import GBGenerator
+    out = tmp_path / "st"
+    res = CliRunner().invoke(app, ["distill", "--model", str(tiny_teacher), "--out", str(out), "--trajectories", "3",
+                                   "--val-trajectories", "2", "--steps", "3", "--batch-size", "2"])
+    assert res.exit_code == 0, res.output
+    assert "3 steps, best validation loss" in res.output
+    gen = GBGenerator.load(out / "model.pt", device="cpu")
+    prov = gen.meta["extra"]["provenance"]
+    assert prov["command"].startswith("gbsearch ") and prov["distilled_from"] == tiny_teacher.name and prov["commit"]
+    assert len(gen.distilled["times"]) == 20 and gen.distilled["default_steps"] == 4
+    (cand,) = gen.generate(1, seed=0, batch_size=1)
+    assert cand.info["nfe"] == 4 and cand.info["solver"] == "ddim"
