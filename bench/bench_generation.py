@@ -110,7 +110,7 @@ def run_path(a) -> dict:
         write(a.save, cands, format="extxyz")
     sampling_only = _sampling_only(gen, batch, a.nfe, solver) if cuda else None
     return {"path": a.path, "device": a.device, "solver": cands[0].info["solver"], "model": str(path),
-            "runtime": a.runtime if a.path == "new" else "torch", "nfe": a.nfe, "batch": batch,
+            "runtime": a.runtime if a.path != "old" else "torch", "nfe": a.nfe, "batch": batch,
             "candidates": a.candidates, "wall_s": wall, "threads": threads,
             "core_s_per_candidate": wall * (threads if not cuda else 1) / a.candidates,
             "decode_share": decode_s[0] / wall,
