@@ -3,7 +3,7 @@
     python bench/bench_solvers.py [--model PATH] [--candidates 16] [--seed 100] [--workers 2]
                                   [--configs dpm3-singlestep:20 unipc:8 ...] [--out runs/solvers]
                                   [--student PATH --configs dpm3-singlestep:20 student:1 student:2 ...]
-                                  [--anneal-steps 5000]
+                                  [--anneal-steps 5000] [--blind-to 0.1 0.5]
 
 ``student:K`` samples the distilled student ``--student`` (a few-step model of ``--model``,
 gbsearch distill) in K first-order steps; the same candidate indices, so the same shifts,
@@ -18,8 +18,9 @@ generated free atoms, seams, γ (median, best) and the fraction of candidates wi
 of the bundled reference's lower envelope at their [n]. Generation core-seconds per candidate
 are measured in this run, configuration by configuration.
 
-Use the full Σ5 model (the default) to choose: the held-out window model's benchmark
-(bench/discovery.py) is what the choice is then checked on, not what it is made on.
+Use the full Σ5 model (the default) to choose, with ``--blind-to 0.1 0.5``: the held-out window
+model's benchmark (bench/discovery.py) is what the choice is then checked on, so neither that
+model nor any candidate at the window's [n] may inform it.
 """
 from __future__ import annotations
 
@@ -77,6 +78,9 @@ def main() -> None:
                              "unipc:5", "unipc:8", "unipc:10", "dpm2m:8"])
     ap.add_argument("--student", default=None, help="a distilled student of --model, for student:K configs")
     ap.add_argument("--anneal-steps", type=int, default=0, help="anneal (campaign's 1500 K) before CG; 0: CG only")
+    ap.add_argument("--blind-to", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                    help="leave relaxed candidates with [n] in [LO, HI) out of the γ summaries (median, best, near "
+                         "envelope): a held-out model's window, so that a choice made here does not look at it")
     ap.add_argument("--out", type=Path, default=Path("runs/solvers"))
     a = ap.parse_args()
 
@@ -112,18 +116,23 @@ def main() -> None:
             seam = [seams(c) for c in cands]
             res = list(pool.map(_relax_cg, cands, [a.anneal_steps] * len(cands)))
             ok = [(g, f) for g, f in res if g is not None]
+            n_all = [round(f, 4) for _, f in ok]
+            if a.blind_to is not None:
+                lo, hi = a.blind_to
+                ok = [(g, f) for g, f in ok if not lo - 1e-6 <= f < hi - 1e-6]
             g = np.array([v for v, _ in ok])
             gap = envelope_gap(g, [f for _, f in ok], ref)
             row = {"solver": solver, "nfe": int(steps), "gen_core_s": round(gen_s, 2),
                    "free_atoms_mean": float(np.mean(free)), "seam_atoms_mean": float(np.mean(seam)),
-                   "relaxed": len(ok), "gamma_median": float(np.median(g)), "gamma_best": float(g.min()),
-                   "near_envelope": float(np.mean(gap <= 0.05)), "gamma": g.round(4).tolist()}
+                   "relaxed": len(n_all), "gamma_median": float(np.median(g)), "gamma_best": float(g.min()),
+                   "near_envelope": float(np.mean(gap <= 0.05)), "gamma": g.round(4).tolist(),
+                   "n_frac_all": n_all, "summarised": len(ok)}
             rows.append(row)
             print(f"{solver:16s} {steps:>3s} NFE: gen {row['gen_core_s']:6.2f} core-s/cand, free atoms "
                   f"{row['free_atoms_mean']:.1f}, seam atoms {row['seam_atoms_mean']:.2f}, CG γ median "
                   f"{row['gamma_median']:.4f} best {row['gamma_best']:.4f}, within 0.05 of envelope "
-                  f"{row['near_envelope']:.2f} ({len(ok)}/{a.candidates} relaxed)", flush=True)
-    meta = {"model": str(path), "student": a.student, "anneal_steps": a.anneal_steps, "candidates": a.candidates, "seed": a.seed, "device": str(gen.device),
+                  f"{row['near_envelope']:.2f} ({len(n_all)}/{a.candidates} relaxed, {len(ok)} summarised)", flush=True)
+    meta = {"model": str(path), "student": a.student, "anneal_steps": a.anneal_steps, "blind_to": a.blind_to, "candidates": a.candidates, "seed": a.seed, "device": str(gen.device),
             "threads": threads, "batch": a.batch, "rows": rows}
     (a.out / "solvers.json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {a.out / 'solvers.json'}")

@@ -143,8 +143,10 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
 
     fig, ax = plt.subplots(figsize=(6.6, 4.6), dpi=140)
     held_out = window is None or tuple(window) != (0.0, 1.0)      # a full model holds nothing out
-    lo, hi = window if window is not None else (0.0, 0.0)
-    spans = [] if window is None or not held_out else [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
+    spans = []                    # the training window, shaded (None: a whole boundary held out)
+    if window is not None and held_out:
+        lo, hi = window
+        spans = [(lo, hi)] if lo <= hi else [(lo, 1.0), (-0.05, hi)]
     for i, (a, b) in enumerate(spans):
         ax.axvspan(a, b, color="0.88", zorder=0, label="training window" if i == 0 else None)
     ax.scatter(ref.n_frac, ref.gamma_J_m2, s=12, color="tab:blue", alpha=0.5, label="reference search")

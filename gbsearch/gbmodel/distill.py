@@ -26,9 +26,10 @@ from gbsearch.errors import InputError
 
 # The student's default evaluations per candidate; any of 1 … teacher steps works
 # (gbsearch.diffusion.distill.student_times). Chosen on the full Σ5 model's student
-# (bench/bench_solvers.py, seed 100, 32 candidates, anneal + CG): 4 steps gave γ median 3.41 /
-# best 2.34 J/m² and 1.7 seam atoms against 3.51 / 2.41 and 3.1 at 2 steps (teacher at 20:
-# 3.21 / 2.46, 7.2); at 1 step the core came out over-filled (344 free atoms against 304).
+# (bench/bench_solvers.py, seed 100, 32 candidates, anneal + CG, --blind-to 0.1 0.5 so that the
+# held-out window model's [n] plays no part): 4 steps left 1.7 free atoms within 2.2 Å of a fixed
+# one against 3.1 at 2 steps and put 12 % against 9 % of the candidates near the reference envelope
+# (γ median 3.58 / 3.59 J/m²); at 1 step the core came out over-filled (344 free atoms against 304).
 STUDENT_STEPS = 4
 # Candidates of the teacher per trajectory seed: trajectory seeds start here, far from campaign
 # seeds (0, 1, …), so that no campaign candidate is a training trajectory.
