@@ -12,7 +12,8 @@
 #   Back: twist100_transfer.pt (this run's best-validation model), train_log.txt, and LIB's files.
 # eval: the model of the last train call, 10 campaign seeds (0-9) x 24 candidates, 20 NFE,
 #   15 Dask workers, against the bundled references: Σ13 zero-shot with the 10 ps anneal, Σ5 with
-#   the anneal, Σ13 CG only. Back: discovery.tar.xz and one log per benchmark.
+#   the anneal, Σ13 CG only (BENCHES="d13_anneal ..." runs fewer). Back: discovery.tar.xz and one
+#   log per benchmark. PHASE=eval right after PHASE=train in one command runs both in one call.
 #
 # Which model ships is decided before any of its Σ13 numbers are read, and on training boundaries
 # only (held-out means held out): the new model replaces gbsearch/data/models/twist100_transfer.pt
@@ -63,9 +64,13 @@ eval)
         --workers 15 --reference-trials 0 --out runs/bench/$name "$@" > $OUT/$name.txt 2>&1
     echo "== $name: exit $?"
   }
-  bench d13_anneal ${D13_S:-250} -m 22.62 --anneal-steps 5000
-  bench d5_anneal ${D5_S:-230} -m 36.87 --anneal-steps 5000
-  bench d13_cg ${CG_S:-90} -m 22.62 --anneal-steps 0
+  for b in ${BENCHES:-d13_anneal d5_anneal d13_cg}; do   # BENCHES: a shorter call runs fewer
+    case $b in
+      d13_anneal) bench d13_anneal ${D13_S:-250} -m 22.62 --anneal-steps 5000 ;;
+      d5_anneal) bench d5_anneal ${D5_S:-230} -m 36.87 --anneal-steps 5000 ;;
+      d13_cg) bench d13_cg ${CG_S:-90} -m 22.62 --anneal-steps 0 ;;
+    esac
+  done
   tar cJf $OUT/discovery.tar.xz -C runs/bench --exclude='seed*' .
   ls -la $OUT
   ;;
