@@ -1,10 +1,10 @@
 """Atom counts of generated candidates against the training data's (issue 17).
 
     python bench/atom_counts.py -m 28.07 --reference runs/lib/sigma17 --models A.pt B.pt \
-        [--candidates 8] [--seed 0] [--nfe 20] [--out docs/atom_counts.json]
+        [--candidates 8] [--seed 0] [--nfe 20] [--device cuda --batch-size 16] [--out docs/atom_counts.json]
 
 For each model, the free-region atom count of unrelaxed candidates (the campaign's sampler and
-NFE, one thread, batch 1), in bulk planes above or below the perfect crystal's, next to the same
+NFE; by default one CPU thread, batch 1), in bulk planes above or below the perfect crystal's, next to the same
 figure for the reference search's structures of the campaign's replication: a model whose
 candidates leave the range of its training data misses most of the [n] it should propose.
 Run it on training boundaries to choose between models; a held-out boundary is only reported.
@@ -32,6 +32,10 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nfe", type=int, default=None, help="default: the campaign's")
+    ap.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
+    ap.add_argument("--batch-size", type=int, default=1,
+                    help="candidates sampled together (the same candidates up to floating-point "
+                         "differences; the GPU computes in bf16: compare models on one device)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
 
@@ -45,8 +49,8 @@ def main() -> None:
     nfe = a.nfe or cfg.nfe
     rows = {}
     for path in a.models:
-        gen = GBGenerator.load(path, device="cpu", boundary=a.misorientation)
-        cands = gen.generate(a.candidates, seed=a.seed, steps=nfe, batch_size=1, progress=True)
+        gen = GBGenerator.load(path, device=a.device, boundary=a.misorientation)
+        cands = gen.generate(a.candidates, seed=a.seed, steps=nfe, batch_size=a.batch_size, progress=True)
         dev = [plane_deviation(c) for c in cands]
         rows[path] = {"deviation_planes": [round(v, 3) for v in dev], "mean": float(np.mean(dev)),
                       "outside_reference_range": None, "trained_on": gen.trained_on}
@@ -63,6 +67,7 @@ def main() -> None:
     if a.out:
         with open(a.out, "w") as fh:
             json.dump({"boundary": cfg.boundary.label, "replicate": rep, "nfe": nfe, "seed": a.seed,
+                       "device": a.device, "batch_size": a.batch_size,
                        "reference_range": [lo, hi], "reference_structures": len(ref), "models": rows}, fh, indent=2)
 
 

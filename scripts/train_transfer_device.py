@@ -5,7 +5,8 @@ OUT/last.pt when present, else starts from INIT's weights when given.
     python scripts/train_transfer_device.py OUT MAX_TIME INIT REFERENCE_DIR...
 
 Environment: GB_BATCH, GB_STEPS, GB_LR, GB_PATIENCE (validations without a 1 % gain on every
-boundary before it stops), GBSEARCH_COMMIT (recorded in the provenance).
+boundary before it stops), GB_KEEP (keep every N-th step's weights as OUT/model_step_N.pt, to
+choose among), GBSEARCH_COMMIT (recorded in the provenance).
 Σ13 is the held-out boundary: a reference folder of it is refused.
 """
 import os
@@ -27,13 +28,15 @@ for ref in refs:
     structures += got
     print(ref, len(got), "structures, Σ", sorted(sig), flush=True)
 overrides = {k: int(os.environ[v]) for k, v in (("batch_size", "GB_BATCH"), ("steps", "GB_STEPS"),
-                                                ("stop_patience", "GB_PATIENCE")) if os.environ.get(v)}
+                                                ("stop_patience", "GB_PATIENCE"), ("keep_every", "GB_KEEP"))
+             if os.environ.get(v)}
 if os.environ.get("GB_LR"):
     overrides["lr"] = float(os.environ["GB_LR"])
 config = gb_train_config(max_time=max_time, val_every=250, **overrides)
 cmd = (f"gbsearch train {' '.join('-r ' + r for r in refs)} --out {out} --steps {config.steps} "
        f"--batch-size {config.batch_size} --max-time {max_time:g} --init {init} --val-every {config.val_every} --lr {config.lr:g}"
-       + (f" --until-plateau {config.stop_patience}" if config.stop_patience else ""))
+       + (f" --until-plateau {config.stop_patience}" if config.stop_patience else "")
+       + (f" (keep_every={config.keep_every})" if config.keep_every else ""))
 res = train_transfer_model(structures, out, config, progress=False, init_from=init if init != "none" else None,
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),

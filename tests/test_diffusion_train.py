@@ -35,6 +35,21 @@ def test_small_unet_loss_falls(tmp_path):
     assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
 
 
+def test_keep_every_keeps_sampling_snapshots(tmp_path):
+    res = train(tiny_cfg(), data(8), None, tmp_path, steps=6, batch_size=2, val_every=3, keep_every=2,
+                progress=False)
+    kept = sorted(p.name for p in tmp_path.glob("step_*.pt"))
+    assert kept == ["step_000002.pt", "step_000004.pt", "step_000006.pt"]
+    model, _, meta = load_checkpoint(tmp_path / "step_000006.pt")
+    assert meta["step"] == 6
+    for k, v in res.model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v.cpu())
+    snap = torch.load(tmp_path / "step_000002.pt", weights_only=True)
+    assert snap["optimizer_state"] is None and snap["step"] == 2
+    with pytest.raises(InputError, match="keep_every"):
+        TrainConfig(keep_every=0)
+
+
 def test_checkpoint_is_self_describing_and_reloads(tmp_path):
     sched_cfg = ScheduleConfig(prediction_type="v_prediction")
     res = train(tiny_cfg(), data(8), None, tmp_path, steps=3, batch_size=2, val_every=3,

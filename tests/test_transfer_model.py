@@ -55,7 +55,8 @@ def transfer_model(tmp_path_factory, client):
                    client=client, progress=False)
         structures += load_reference_structures(base / f"ref{angle:g}")
     res = train_transfer_model(structures, base / "model", steps=30, batch_size=2, base_channels=8,
-                               val_every=10, progress=False, lr=1e-3, prediction_type="epsilon", val_fraction=0.25)
+                               val_every=10, progress=False, lr=1e-3, prediction_type="epsilon", val_fraction=0.25,
+                               keep_every=15)
     recs = [h for h in res.history if h.get("val_groups")]
     assert recs and set(recs[-1]["val_groups"]) == {"Σ5", "Σ17"}
     assert all(np.isfinite(v) for v in recs[-1]["val_groups"].values())
@@ -77,6 +78,19 @@ def test_candidate_for_a_boundary_never_seen(transfer_model):
         slab = gen.template.slab_for(cand)
         assert np.array_equal(cand.positions[fixed], slab.positions[np.isin(slab.arrays["region"], FIXED_REGIONS)])
         assert fixed.sum() == 2 * 7 * 13
+
+
+def test_kept_snapshots_are_models_of_their_step(transfer_model):
+    """keep_every's snapshots are exported as models of any boundary, each recording its step."""
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    from gbsearch.gbmodel.model import GBGenerator
+    snaps = sorted(transfer_model.parent.glob("model_step_*.pt"))
+    assert [p.name for p in snaps] == ["model_step_000015.pt", "model_step_000030.pt"]
+    prov = read_checkpoint(snaps[0])["extra"]["provenance"]
+    assert prov["steps"] == 15 and prov["snapshot"] is True
+    gen = GBGenerator.load(snaps[0], device="cpu", boundary=22.62)
+    assert gen.trained_on == [5, 17]
+    assert len(gen.generate(1, seed=0, steps=3, batch_size=1)) == 1
 
 
 def test_train_command_takes_several_references(transfer_model, tmp_path):

@@ -104,6 +104,10 @@ class TrainConfig:
     memory_format: str | None = None    # CUDA activations: "channels_last" (3d) or "contiguous" (None)
     max_time: float | None = None       # seconds; checkpoint and return early (resume to continue)
     resume: bool = True                 # continue from out_dir/last.pt when present
+    # Also keep every N-th step's weights as out_dir/step_NNNNNN.pt (no optimizer state), so a
+    # checkpoint can be chosen afterwards by what validation does not see (e.g. atom counts of
+    # samples). None: keep only last.pt and best.pt.
+    keep_every: int | None = None
     # Stop once the validation loss has plateaued: over the last stop_patience validations no
     # group's (boundary's) loss fell more than stop_min_delta (relative) below its best before
     # them. None: run to `steps`.
@@ -137,6 +141,8 @@ class TrainConfig:
             ("max_time", self.max_time is None or (_is_num(self.max_time) and self.max_time >= 0),
              "None (no limit) or a number of seconds >= 0"),
             ("resume", isinstance(self.resume, bool), "True or False"),
+            ("keep_every", self.keep_every is None or (_is_int(self.keep_every) and self.keep_every >= 1),
+             "None (keep no snapshots) or a positive integer"),
             ("stop_patience", self.stop_patience is None or (_is_int(self.stop_patience) and self.stop_patience >= 1),
              "None (run to steps) or a positive integer"),
             ("stop_min_delta", _is_num(self.stop_min_delta) and 0 <= self.stop_min_delta < 1, "a number in [0, 1)"),
@@ -412,13 +418,20 @@ def _start_run(model_cfg, schedule_cfg, dataset, val_dataset, out_dir: Path, cfg
     return run
 
 
-def _save(run: _Run, path: Path) -> None:
-    """Checkpoint (rank 0 only), with the settings in extra["train_config"]."""
+def _save(run: _Run, path: Path, weights_only: bool = False) -> None:
+    """Checkpoint (rank 0 only), with the settings in extra["train_config"]; weights_only
+    leaves out the optimizer and LR-scheduler states (a snapshot to sample from, not to resume)."""
     if run.env.is_main:
         save_checkpoint(path, model=run.model, model_cfg=run.model_cfg, schedule_cfg=run.schedule_cfg,
-                        data_scale=run.data_scale, step=run.step, grid=run.grid, optimizer=run.opt,
-                        lr_scheduler=run.plateau, best_val_loss=run.best_val, history=run.history, ema=run.ema,
-                        extra={"train_config": run.cfg.to_dict()})
+                        data_scale=run.data_scale, step=run.step, grid=run.grid,
+                        optimizer=None if weights_only else run.opt,
+                        lr_scheduler=None if weights_only else run.plateau, best_val_loss=run.best_val,
+                        history=run.history, ema=run.ema, extra={"train_config": run.cfg.to_dict()})
+
+
+def snapshot_name(step: int) -> str:
+    """File name of the weights kept at ``step`` (TrainConfig.keep_every)."""
+    return f"step_{step:06d}.pt"
 
 
 def _validation(run: _Run) -> tuple[float | None, dict | None]:
@@ -563,6 +576,8 @@ def _fit(run: _Run, dataset: Dataset, t_start: float, progress: bool) -> tuple[b
             run_n = 0
             _validate_and_record(run, train_loss, bar)
             done = bool(cfg.stop_patience) and plateaued(run.history, cfg.stop_patience, cfg.stop_min_delta)
+        if cfg.keep_every and run.step % cfg.keep_every == 0:
+            _save(run, run.out_dir / snapshot_name(run.step), weights_only=True)
         if run.step % ckpt_every == 0 or run.step == cfg.steps or out_of_time or done:
             _save(run, run.out_dir / LAST)
         if out_of_time:

@@ -73,13 +73,22 @@ def train_gb_model(structures: list[Atoms], out_dir: str | Path, config=None, *,
                 GBVoxelDataset(val, template, augment=False) if val else None,
                 out_dir, config, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
                 grid=template.grid(), progress=progress)
-    best = Path(out_dir) / "best.pt"
-    export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", template,
-                 {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
-                  "n_window": list(n_window) if n_window else None, "steps": res.step,
-                  "best_val_loss": res.best_val_loss},
-                 upper_dz=[template.upper_offset(a) for a in structures])
+    _export_run(Path(out_dir), {**(provenance or {}), "train_structures": len(trn), "val_structures": len(val),
+                                "n_window": list(n_window) if n_window else None, "steps": res.step,
+                                "best_val_loss": res.best_val_loss},
+                template=template, upper_dz=[template.upper_offset(a) for a in structures])
     return res
+
+
+def _export_run(out_dir: Path, record: dict, **export_kw) -> None:
+    """OUT/model.pt from the best weights (the last without validation), and OUT/model_step_N.pt
+    from each snapshot kept by TrainConfig.keep_every (to be chosen among by sampling, e.g.
+    bench/atom_counts.py; each records its step)."""
+    best = out_dir / "best.pt"
+    export_model(best if best.exists() else out_dir / "last.pt", out_dir / "model.pt", provenance=record, **export_kw)
+    for snap in sorted(out_dir.glob("step_*.pt")):
+        export_model(snap, out_dir / f"model_{snap.stem}.pt",
+                     provenance={**record, "steps": int(snap.stem.split("_")[1]), "snapshot": True}, **export_kw)
 
 
 def train_transfer_model(structures: list[Atoms], out_dir: str | Path, config=None, *, base_channels: int = 32,
@@ -108,17 +117,16 @@ def train_transfer_model(structures: list[Atoms], out_dir: str | Path, config=No
     res = train(model_cfg, train_set, val_set, out_dir, config, schedule_cfg=ScheduleConfig(prediction_type=prediction_type),
                 grid=None, progress=progress, init_from=init_from)
     any_template = next(iter(train_set.templates.values()))
-    best = Path(out_dir) / "best.pt"
+    out_dir = Path(out_dir)
     counts = {f"Σ{s}": sum(len(train_set.datasets[k]) for k in train_set.keys if k[0] == s) for s in train_set.sigmas}
-    export_model(best if best.exists() else Path(out_dir) / "last.pt", Path(out_dir) / "model.pt", None,
-                 {**(provenance or {}), "train_structures": counts, "val_structures": len(val),
-                  "steps": res.step, "best_val_loss": res.best_val_loss, "plateaued": res.plateaued,
-                  "init_from": str(init_from) if init_from else None},
-                 upper_dz=train_set.upper_offsets(),
-                 transfer={"trained_on": train_set.sigmas,
-                           "template_settings": {k: v for k, v in any_template.to_dict().items()
-                                                 if k not in ("misorientation", "replicate")},
-                           "max_edge_A": MAX_MODEL_EDGE})
+    record = {**(provenance or {}), "train_structures": counts, "val_structures": len(val),
+              "steps": res.step, "best_val_loss": res.best_val_loss, "plateaued": res.plateaued,
+              "init_from": str(init_from) if init_from else None}
+    transfer = {"trained_on": train_set.sigmas,
+                "template_settings": {k: v for k, v in any_template.to_dict().items()
+                                      if k not in ("misorientation", "replicate")},
+                "max_edge_A": MAX_MODEL_EDGE}
+    _export_run(out_dir, record, template=None, upper_dz=train_set.upper_offsets(), transfer=transfer)
     return res
 
 
