@@ -10,11 +10,12 @@
 #   .devcarry/lib/, since reference_runs/ now holds 284/301 and a larger library would draw another
 #   validation split, part of which the starting weights were trained on; Σ13, the held-out
 #   boundary, is never unpacked here),
-#   batch 32, lr 2e-4, EMA 0.999, validation every 250 steps, stop on the plateau (8 validations
-#   without a 1 % gain on any boundary), a snapshot every 500 steps (GB_KEEP). It resumes from
+#   batch 32, lr 1e-4 (half the 12-05b run's, which was still falling at 2e-4), EMA 0.999,
+#   validation every 250 steps, stop on the plateau (8 validations without a 1 % gain on any boundary), a snapshot every 500 steps (GB_KEEP). It resumes from
 #   runs/transfer/last.pt while the machine is warm, else warm-starts (fresh optimizer) from
 #   .devcarry/transfer_init.pt. Before the first training call it validates the shipped model on
-#   the same split (one step of a throwaway run: its step-0 record), the baseline of the rule.
+#   the same split (one step of a throwaway run at the same batch size, which sets the validation
+#   noise: its step-0 record), the baseline of the rule.
 #   Back: the snapshots not yet sent, model.pt (best validation so far), train_log.txt, shipped_val.json.
 # choose: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0,
 #   20 NFE, GPU batch 16) for the shipped model, every snapshot and model.pt, then
@@ -44,7 +45,7 @@ history() {   # the run's training history, from its last checkpoint
 for phase in ${PHASE:?PHASE=train, choose or both}; do case $phase in
 train)
   if [ ! -f runs/shipped_val.json ]; then
-    OMP_NUM_THREADS=2 GB_STEPS=1 python3 scripts/train_transfer_device.py runs/shipped_val 60 $SHIPPED $REFS \
+    OMP_NUM_THREADS=2 GB_BATCH=32 GB_STEPS=1 python3 scripts/train_transfer_device.py runs/shipped_val 60 $SHIPPED $REFS \
       > runs/shipped_val.log 2>&1 || { tail -20 runs/shipped_val.log; exit 1; }
     history runs/shipped_val/last.pt | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin)[0]))" \
       > runs/shipped_val.json
@@ -53,7 +54,7 @@ train)
   init=$SHIPPED; [ -f .devcarry/transfer_init.pt ] && init=.devcarry/transfer_init.pt
   [ -f runs/transfer/last.pt ] && echo "resuming runs/transfer/last.pt (machine still warm)" || echo "warm start from $init"
   log=runs/transfer/train_$(date +%H%M%S).log
-  OMP_NUM_THREADS=2 GB_BATCH=32 GB_PATIENCE=8 GB_KEEP=500 \
+  OMP_NUM_THREADS=2 GB_BATCH=32 GB_LR=1e-4 GB_PATIENCE=8 GB_KEEP=500 \
     python3 scripts/train_transfer_device.py runs/transfer ${TRAIN_S:-470} $init $REFS > $log 2>&1
   tail -n 4 $log
   { cat runs/transfer/train_*.log; echo "== history"; history runs/transfer/last.pt; } > $OUT/train_log.txt 2>&1
