@@ -434,6 +434,12 @@ def snapshot_name(step: int) -> str:
     return f"step_{step:06d}.pt"
 
 
+def kept_snapshots(out_dir) -> list[tuple[int, Path]]:
+    """(step, path) of the weights a run kept in out_dir (TrainConfig.keep_every), by step."""
+    found = ((p, p.stem.removeprefix("step_")) for p in Path(out_dir).glob("step_*.pt"))
+    return sorted((int(step), p) for p, step in found if step.isdigit())
+
+
 def _validation(run: _Run) -> tuple[float | None, dict | None]:
     """(validation loss, per-group losses or None) of the averaged weights (the raw ones
     without EMA); (None, None) without a set.

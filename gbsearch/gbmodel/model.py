@@ -84,11 +84,12 @@ def _export_run(out_dir: Path, record: dict, **export_kw) -> None:
     """OUT/model.pt from the best weights (the last without validation), and OUT/model_step_N.pt
     from each snapshot kept by TrainConfig.keep_every (to be chosen among by sampling, e.g.
     bench/atom_counts.py; each records its step)."""
+    from gbsearch.diffusion.train import kept_snapshots
     best = out_dir / "best.pt"
     export_model(best if best.exists() else out_dir / "last.pt", out_dir / "model.pt", provenance=record, **export_kw)
-    for snap in sorted(out_dir.glob("step_*.pt")):
-        export_model(snap, out_dir / f"model_{snap.stem}.pt",
-                     provenance={**record, "steps": int(snap.stem.split("_")[1]), "snapshot": True}, **export_kw)
+    for step, snap in kept_snapshots(out_dir):
+        export_model(snap, out_dir / f"model_{snap.name}", provenance={**record, "steps": step, "snapshot": True},
+                     **export_kw)
 
 
 def train_transfer_model(structures: list[Atoms], out_dir: str | Path, config=None, *, base_channels: int = 32,
