@@ -11,7 +11,8 @@
 #   validation split, part of which the starting weights were trained on; Σ13, the held-out
 #   boundary, is never unpacked here),
 #   batch 32, lr 1e-4 (half the 12-05b run's, which was still falling at 2e-4), EMA 0.999,
-#   validation every 250 steps, stop on the plateau (8 validations without a 1 % gain on any boundary), a snapshot every 500 steps (GB_KEEP). It resumes from
+#   validation every 250 steps, stop on the plateau (8 validations without a 1 % gain on any
+#   boundary), a snapshot every 500 steps (GB_KEEP). It resumes from
 #   runs/transfer/last.pt while the machine is warm, else warm-starts (fresh optimizer) from
 #   .devcarry/transfer_init.pt. Before the first training call it validates the shipped model on
 #   the same split (one step of a throwaway run at the same batch size, which sets the validation
