@@ -4,9 +4,10 @@
         [--candidates 8] [--seed 0] [--nfe 20] [--device cuda --batch-size 16] [--out docs/atom_counts.json]
 
 For each model, the free-region atom count of unrelaxed candidates (the campaign's sampler and
-NFE; by default one CPU thread, batch 1), in bulk planes above or below the perfect crystal's, next to the same
-figure for the reference search's structures of the campaign's replication: a model whose
-candidates leave the range of its training data misses most of the [n] it should propose.
+NFE; by default one CPU thread, batch 1), in bulk planes above or below the perfect crystal's,
+next to the same figure for the reference search's structures of the campaign's replication: a
+model whose candidates leave the range of its training data misses most of the [n] it should
+propose.
 Run it on training boundaries to choose between models; a held-out boundary is only reported.
 """
 from __future__ import annotations
