@@ -20,9 +20,8 @@ import numpy as np
 
 def plane_deviation(atoms) -> float:
     """Free-region atoms above (+) or below (−) the perfect crystal's, in bulk planes."""
-    from gbsearch.geometry.bicrystal import FIXED_REGIONS
-    free = int((~np.isin(atoms.arrays["region"], FIXED_REGIONS)).sum())
-    return (free - atoms.info["n_free_bulk"]) / atoms.info["n_plane"]
+    from gbsearch.geometry.properties import n_free
+    return (n_free(atoms) - atoms.info["n_free_bulk"]) / atoms.info["n_plane"]
 
 
 def main() -> None:

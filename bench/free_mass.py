@@ -6,8 +6,8 @@ of the free region's mass against the sampled mass and the decoded atom count.
 
 For each model: (1) on the first ``--structures`` structures of a 10 % validation split of the
 reference drawn with seed 0 (for Σ5, the first boundary, the transferable training's own), noised at several times t with one draw
-each, the mean error in atoms of the data estimate's free-voxel sum (x̂0 − x0; v-prediction:
-x̂0 = α x_t − σ v); (2) for ``--candidates`` candidates (the campaign's sampler, seed and NFE,
+each, the mean error in atoms of the data estimate's free-voxel sum (x̂0 − x0, x̂0 as the
+sampler forms it); (2) for ``--candidates`` candidates (the campaign's sampler, seed and NFE,
 CPU), the sampled free-voxel mass, the same sum for the perfect slab at the drawn upper-grain
 height, their correlation, and the decoded free-atom counts of the first 4. Voxel sums are
 in atoms (cloud-in-cell voxels of N atoms sum to N). Run it on training boundaries.
@@ -34,10 +34,10 @@ def main() -> None:
 
     import torch
 
-    from gbsearch.diffusion.checkpoint import read_checkpoint
+    from gbsearch.diffusion.sampler import data_estimate
     from gbsearch.diffusion.schedule import ScheduleConfig, VPSchedule
     from gbsearch.diffusion.train import split_item
-    from gbsearch.geometry.bicrystal import FIXED_REGIONS
+    from gbsearch.geometry.properties import n_free
     from gbsearch.gbmodel.library_data import BoundaryLibraryDataset, split_by_boundary
     from gbsearch.gbmodel.model import GBGenerator
     from gbsearch.store.database import load_reference_structures
@@ -47,10 +47,8 @@ def main() -> None:
     items = [torch.utils.data.default_collate([val_set[i]]) for i in range(min(len(val_set), a.structures))]
     for path in a.models:
         gen = GBGenerator.load(path, device="cpu", boundary=a.misorientation)
-        ck = read_checkpoint(path)
-        vp, scale = VPSchedule(ScheduleConfig.from_dict(ck["schedule_config"])), float(ck["data_scale"])
-        if vp.cfg.prediction_type != "v_prediction":
-            raise SystemExit(f"{path}: only v-prediction models are handled")
+        vp = VPSchedule(ScheduleConfig.from_dict(gen.meta["schedule_config"]))
+        scale = float(gen.meta["data_scale"])
         g = torch.Generator().manual_seed(a.seed)
         bias = []
         for t in TIMES:
@@ -62,25 +60,26 @@ def main() -> None:
                 xt = vp.add_noise(x0, torch.randn(x0.shape, generator=g), tt)
                 with torch.no_grad():
                     v = gen.model(xt, tt)
-                al, si = vp.alpha_sigma(tt, x0.ndim)
-                errs.append((((al * xt - si * v) - x0) * (~mask).float()).sum().item() * scale)
+                x0_hat = data_estimate(v, xt, *vp.alpha_sigma(tt, x0.ndim), vp.cfg.prediction_type)
+                errs.append(((x0_hat - x0) * (~mask).float()).sum().item() * scale)
             bias.append(float(np.mean(errs)))
         free = ~gen.template.known_mask().squeeze()
-        sampled, perfect, atoms = [], [], []
+        sampled, perfect = [], []
         for start in range(0, a.candidates, 4):
             idx = list(range(start, min(start + 4, a.candidates)))
             vox, _, _, known = gen.sample_voxels(idx, a.seed, steps=a.nfe)
             for v, k in zip(vox, known):
                 sampled.append(v[0][free].sum().item())
                 perfect.append(k.reshape(v[0].shape)[free].sum().item())
-        for cand in gen.generate(4, seed=a.seed, steps=a.nfe, batch_size=4):
-            atoms.append(int((~np.isin(cand.arrays["region"], FIXED_REGIONS)).sum()))
+        # Candidates 0-3 are sampled again here: generate() decodes but does not hand back voxels.
+        cands = gen.generate(4, seed=a.seed, steps=a.nfe, batch_size=4)
+        atoms = [n_free(c) for c in cands]
         sampled, perfect = np.array(sampled), np.array(perfect)
         print(f"{path} on {gen.boundary.label}:")
         print("  one-step free-mass error (atoms): " + "  ".join(f"t={t} {b:+.2f}" for t, b in zip(TIMES, bias)))
         print(f"  sampled free mass {sampled.min():.0f}-{sampled.max():.0f} (mean {sampled.mean():.1f}); perfect slab at the "
               f"drawn height {perfect.mean():.1f}; correlation {np.corrcoef(sampled, perfect)[0, 1]:+.2f}")
-        print(f"  free atoms of the first 4 candidates {atoms} (perfect crystal {cand.info['n_free_bulk']})")
+        print(f"  free atoms of the first 4 candidates {atoms} (perfect crystal {cands[0].info['n_free_bulk']})")
 
 
 if __name__ == "__main__":

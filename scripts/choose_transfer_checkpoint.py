@@ -50,9 +50,12 @@ def main() -> None:
         return {c["boundary"]: c["models"][model]["outside_reference_range"] for c in counts}
 
     base = outside(a.shipped)
-    rows = []
+    rows, seen = [], set()
     for path in a.candidates:
         step = candidate_step(path, history)
+        if step in seen:        # the best-validation model.pt is also the snapshot of its step
+            continue
+        seen.add(step)
         rec = by_step.get(step)
         if rec is None:
             rows.append({"model": path, "step": step, "eligible": False, "why": "no validation at its step"})

@@ -36,7 +36,7 @@ config = gb_train_config(max_time=max_time, val_every=250, **overrides)
 cmd = (f"gbsearch train {' '.join('-r ' + r for r in refs)} --out {out} --steps {config.steps} "
        f"--batch-size {config.batch_size} --max-time {max_time:g} --init {init} --val-every {config.val_every} --lr {config.lr:g}"
        + (f" --until-plateau {config.stop_patience}" if config.stop_patience else "")
-       + (f" (keep_every={config.keep_every})" if config.keep_every else ""))
+       + (f" --keep-every {config.keep_every}" if config.keep_every else ""))
 res = train_transfer_model(structures, out, config, progress=False, init_from=init if init != "none" else None,
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),
