@@ -1,7 +1,8 @@
 """Atom counts of generated candidates against the training data's (issue 17).
 
     python bench/atom_counts.py -m 28.07 --reference runs/lib/sigma17 --models A.pt B.pt \
-        [--candidates 8] [--seed 0] [--nfe 20] [--device cuda --batch-size 16] [--out docs/atom_counts.json]
+        [--candidates 8] [--seed 0] [--nfe 20] [--solver unipc] [--clip-low=-1e9] \
+        [--device cuda --batch-size 16] [--out docs/atom_counts.json]
 
 For each model, the free-region atom count of unrelaxed candidates (the campaign's sampler and
 NFE; by default one CPU thread, batch 1), in bulk planes above or below the perfect crystal's,
@@ -32,6 +33,10 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nfe", type=int, default=None, help="default: the campaign's")
+    ap.add_argument("--solver", default=None, help="a name of gbsearch.solvers.SOLVERS (default: the model's own)")
+    ap.add_argument("--clip-low", type=float, default=None,
+                    help="lower bound of the sampler's density clamp instead of the campaign's 0 "
+                         "(e.g. -1e9: none), to see what the clamp does to the count")
     ap.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
     ap.add_argument("--batch-size", type=int, default=1,
                     help="candidates sampled together (the same candidates up to floating-point "
@@ -45,12 +50,16 @@ def main() -> None:
     from gbsearch.gbmodel.model import GBGenerator
     from gbsearch.store.database import load_reference_structures
     torch.set_num_threads(1)
+    if a.clip_low is not None:
+        import gbsearch.gbmodel.model as gbmodel
+        gbmodel.DENSITY_CLIP = (a.clip_low, gbmodel.DENSITY_CLIP[1])
     cfg = CampaignConfig.build(misorientation=a.misorientation)
     nfe = a.nfe or cfg.nfe
     rows = {}
     for path in a.models:
         gen = GBGenerator.load(path, device=a.device, boundary=a.misorientation)
-        cands = gen.generate(a.candidates, seed=a.seed, steps=nfe, batch_size=a.batch_size, progress=True)
+        cands = gen.generate(a.candidates, seed=a.seed, steps=nfe, batch_size=a.batch_size, progress=True,
+                             solver=a.solver)
         dev = [plane_deviation(c) for c in cands]
         rows[path] = {"deviation_planes": [round(v, 3) for v in dev], "mean": float(np.mean(dev)),
                       "outside_reference_range": None, "trained_on": gen.trained_on}
@@ -67,6 +76,7 @@ def main() -> None:
     if a.out:
         with open(a.out, "w") as fh:
             json.dump({"boundary": cfg.boundary.label, "replicate": rep, "nfe": nfe, "seed": a.seed,
+                       "solver": a.solver, "clip_low": a.clip_low,
                        "device": a.device, "batch_size": a.batch_size,
                        "reference_range": [lo, hi], "reference_structures": len(ref), "models": rows}, fh, indent=2)
 

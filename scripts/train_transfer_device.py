@@ -12,6 +12,8 @@ choose among), GBSEARCH_COMMIT (recorded in the provenance).
 import os
 import sys
 
+import torch
+
 from gbsearch.gbmodel.model import gb_train_config, train_transfer_model
 from gbsearch.store.database import load_reference_structures
 
@@ -40,7 +42,9 @@ cmd = (f"gbsearch train {' '.join('-r ' + r for r in refs)} --out {out} --steps 
 res = train_transfer_model(structures, out, config, progress=False, init_from=init if init != "none" else None,
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),
-                                       "machine": os.environ.get("GB_MACHINE", "lent NVIDIA H200"),
+                                       # The card it ran on, not an assumed kind: H100 and H200 both come for one call.
+                                       "machine": os.environ.get("GB_MACHINE", "lent " + (
+                                           torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU")),
                                        "note": ("time-limited run: resumed from OUT/last.pt when present, else a warm start from "
                                                 "INIT's weights with a fresh optimizer")})
 print("transfer model:", len(structures), "structures; step", res.step, "best val", res.best_val_loss,

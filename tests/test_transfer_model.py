@@ -159,3 +159,47 @@ def test_campaign_on_an_unseen_boundary_says_so(tmp_path, transfer_model, client
     summary = (out / "summary.txt").read_text()
     assert "Σ13 22.62° was not in the model's training set (Σ5, Σ17)" in summary
     assert res.summary.endswith(summary.strip().splitlines()[-1])
+
+
+def test_checkpoint_choice_applies_the_ship_rule(transfer_model, tmp_path):
+    """scripts/choose_transfer_checkpoint.py on a real run's snapshots: a snapshot with two more
+    candidates outside the atom-count range on one boundary is refused with that reason, the one
+    within the margins ships, and a shipped model with the lower validation on one boundary
+    keeps every candidate out."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gbsearch.diffusion.checkpoint import read_checkpoint
+    s15, s30 = (str(transfer_model.parent / f"model_step_0000{n}.pt") for n in (15, 30))
+    best = str(transfer_model)
+    history = read_checkpoint(transfer_model)["history"]
+    # The tiny run validates every 10 steps; a record at step 15 (a copy of step 10's) lets the
+    # rule judge that snapshot too instead of refusing it for want of a validation.
+    history.append({**next(r for r in history if r["step"] == 10), "step": 15})
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    outside = {"Σ5": {"shipped": 1, s15: 3, s30: 2, best: 5}, "Σ17": {"shipped": 0, s15: 0, s30: 1, best: 0}}
+    counts = []
+    for b, rows in outside.items():
+        f = tmp_path / f"counts{b}.json"
+        f.write_text(json.dumps({"boundary": b, "models": {m: {"outside_reference_range": n} for m, n in rows.items()}}))
+        counts.append(str(f))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "choose_transfer_checkpoint.py"
+
+    def choose(shipped_val: dict) -> dict:
+        (tmp_path / "val.json").write_text(json.dumps({"step": 0, "val_groups": shipped_val}))
+        subprocess.run([sys.executable, str(script), "--history", str(tmp_path / "history.json"),
+                        "--shipped-val", str(tmp_path / "val.json"), "--shipped", "shipped", "--counts", *counts,
+                        "--candidates", s15, s30, best, "--out", str(tmp_path / "choice.json")],
+                       check=True, capture_output=True)
+        return json.loads((tmp_path / "choice.json").read_text())
+
+    res = choose({"Σ5": 1e9, "Σ17": 1e9})
+    rows = {r["model"]: r for r in res["candidates"]}
+    assert res["choice"] == s30 and rows[s30]["eligible"] and rows[s30]["outside_total"] == 3
+    assert not rows[s15]["eligible"] and "on Σ5" in rows[s15]["why"]
+    assert len({r["step"] for r in res["candidates"]}) == len(res["candidates"])   # best model.pt listed once
+    res = choose({"Σ5": 1e9, "Σ17": 0.0})
+    assert res["choice"] is None
+    assert all("validation loss not below the shipped model's on Σ17" in r["why"] for r in res["candidates"])

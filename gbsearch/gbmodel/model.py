@@ -36,6 +36,11 @@ MAX_MODEL_EDGE = 30.0
 # against 2.756 J/m²) at a third of the cost, and on a CPU generation dominates a campaign.
 # Re-checked blind to the window model's held-out [0.1, 0.5) (README, "Why these defaults").
 DEFAULT_NFE = 20
+# Bounds every data estimate is clamped to while sampling (data units): cloud-in-cell voxel
+# densities lie in [0, 1] (see gbsearch.diffusion.sampler). The lower clamp adds the rectified
+# noise floor to the free region's voxel total (5-20 atoms per step) but not to the decoded atom
+# count (bench/atom_counts.py --clip-low measures that).
+DENSITY_CLIP = (0.0, 1.0)
 
 
 def gb_train_config(**settings):
@@ -387,7 +392,7 @@ class GBGenerator:
         scheduler = make_scheduler(ScheduleConfig.from_dict(self.meta["schedule_config"]), solver)
         vox = sample(model, scheduler, grid.shape, len(indices), known=known, known_mask=mask,
                      noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
-                     clip=(0.0, 1.0), timesteps=timesteps, on_step=on_step)
+                     clip=DENSITY_CLIP, timesteps=timesteps, on_step=on_step)
         return vox, slabs, draws, known
 
     def generate(self, indices, seed: int = 0, *, steps: int | None = None, batch_size: int = 16,
