@@ -25,14 +25,21 @@ def plane_deviation(atoms) -> float:
     return (n_free(atoms) - atoms.info["n_free_bulk"]) / atoms.info["n_plane"]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def model_comparison_parser(doc: str, candidates: int) -> argparse.ArgumentParser:
+    """The arguments the GB-model diagnostics share (this script's and bench/free_mass.py's):
+    one boundary, its reference search, the models compared, and the candidates sampled."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--misorientation", "-m", type=float, required=True)
     ap.add_argument("--reference", required=True, help="reference search folder of that boundary")
     ap.add_argument("--models", nargs="+", required=True)
-    ap.add_argument("--candidates", type=int, default=8)
+    ap.add_argument("--candidates", type=int, default=candidates)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nfe", type=int, default=None, help="default: the campaign's")
+    return ap
+
+
+def main() -> None:
+    ap = model_comparison_parser(__doc__, candidates=8)
     ap.add_argument("--solver", default=None, help="a name of gbsearch.solvers.SOLVERS (default: the model's own)")
     ap.add_argument("--clip-low", type=float, default=None,
                     help="lower bound of the sampler's density clamp instead of the campaign's 0 "
@@ -50,14 +57,13 @@ def main() -> None:
     from gbsearch.gbmodel.model import GBGenerator
     from gbsearch.store.database import load_reference_structures
     torch.set_num_threads(1)
-    if a.clip_low is not None:
-        import gbsearch.gbmodel.model as gbmodel
-        gbmodel.DENSITY_CLIP = (a.clip_low, gbmodel.DENSITY_CLIP[1])
     cfg = CampaignConfig.build(misorientation=a.misorientation)
     nfe = a.nfe or cfg.nfe
     rows = {}
     for path in a.models:
         gen = GBGenerator.load(path, device=a.device, boundary=a.misorientation)
+        if a.clip_low is not None:
+            gen.clip = (a.clip_low, gen.clip[1])
         cands = gen.generate(a.candidates, seed=a.seed, steps=nfe, batch_size=a.batch_size, progress=True,
                              solver=a.solver)
         dev = [plane_deviation(c) for c in cands]

@@ -2,7 +2,7 @@
 of the free region's mass against the sampled mass and the decoded atom count.
 
     python bench/free_mass.py -m 36.87 --reference runs/train_data/sigma5 --models A.pt B.pt \
-        [--structures 12] [--candidates 16] [--seed 0] [--nfe 20]
+        [--structures 12] [--candidates 16] [--seed 0] [--nfe 20 (the campaign's)]
 
 For each model: (1) on the first ``--structures`` structures of a 10 % validation split of the
 reference drawn with seed 0 (for Σ5, the first boundary, the transferable training's own), noised at several times t with one draw
@@ -14,22 +14,16 @@ in atoms (cloud-in-cell voxels of N atoms sum to N). Run it on training boundari
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+
+from atom_counts import model_comparison_parser   # bench/ is this script's own directory on sys.path
 
 TIMES = (990, 900, 750, 500, 250, 50)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--misorientation", "-m", type=float, required=True)
-    ap.add_argument("--reference", required=True, help="reference search folder of that boundary")
-    ap.add_argument("--models", nargs="+", required=True)
+    ap = model_comparison_parser(__doc__, candidates=16)
     ap.add_argument("--structures", type=int, default=12)
-    ap.add_argument("--candidates", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nfe", type=int, default=20)
     a = ap.parse_args()
 
     import torch

@@ -37,9 +37,10 @@ MAX_MODEL_EDGE = 30.0
 # Re-checked blind to the window model's held-out [0.1, 0.5) (README, "Why these defaults").
 DEFAULT_NFE = 20
 # Bounds every data estimate is clamped to while sampling (data units): cloud-in-cell voxel
-# densities lie in [0, 1] (see gbsearch.diffusion.sampler). The lower clamp adds the rectified
-# noise floor to the free region's voxel total (5-20 atoms per step) but not to the decoded atom
-# count (bench/atom_counts.py --clip-low measures that).
+# densities lie in [0, 1] (see gbsearch.diffusion.sampler). On Σ5 the lower clamp adds the
+# rectified noise floor to the free region's voxel total (up to ~22 atoms in an early step, under
+# 1 by the last) but moves the decoded atom count by at most one atom (README, issue 17;
+# bench/atom_counts.py --clip-low reruns the count).
 DENSITY_CLIP = (0.0, 1.0)
 
 
@@ -297,6 +298,7 @@ class GBGenerator:
     meta: dict
     template: SlabTemplate
     device: torch.device
+    clip: tuple[float, float] = DENSITY_CLIP    # the sampler's clamp; a diagnostic may widen it
 
     @classmethod
     def load(cls, path: str | Path, device=None, *, precision: str = "autocast",
@@ -392,7 +394,7 @@ class GBGenerator:
         scheduler = make_scheduler(ScheduleConfig.from_dict(self.meta["schedule_config"]), solver)
         vox = sample(model, scheduler, grid.shape, len(indices), known=known, known_mask=mask,
                      noise=noise, steps=steps, scale=self.meta["data_scale"], device=self.device,
-                     clip=DENSITY_CLIP, timesteps=timesteps, on_step=on_step)
+                     clip=self.clip, timesteps=timesteps, on_step=on_step)
         return vox, slabs, draws, known
 
     def generate(self, indices, seed: int = 0, *, steps: int | None = None, batch_size: int = 16,
