@@ -22,7 +22,8 @@ Prints and writes OUT/discovery.json and OUT/discovery.png:
   * the fraction of relaxed structures within 0.05 J/m² of the reference lower envelope at
     their [n], for the diffusion candidates and for the reference search's trials;
   * relaxations needed to reach the ground-state γ (within 5 mJ/m²): diffusion, per seed
-    (candidates in generation order); reference, from its recorded trials (the actual order,
+    (candidates in generation order) and pooled over every seed's candidates (median over
+    random orders; defined when fewer than half of the seeds hit); reference, from its recorded trials (the actual order,
     and the median over random orders of the same trials, since that search found the ground
     state once);
   * wall time per candidate (generation + decoding + relaxation) against wall time per
@@ -80,6 +81,18 @@ def first_hit(gammas, target: float, tol: float = GS_TOL) -> int | None:
     """1-based index of the first γ within ``tol`` of ``target`` (or below), None if none."""
     hits = np.flatnonzero(np.asarray(gammas, float) <= target + tol)
     return int(hits[0]) + 1 if len(hits) else None
+
+
+def pooled_relaxations(n: int, hits: int) -> int | None:
+    """Relaxations to the first hit, median over random orders of ``n`` pooled candidates of
+    which ``hits`` reached the ground state: the smallest k at which the first hit lies beyond k
+    with probability C(n - k, hits) / C(n, hits) ≤ 1/2. A per-seed median is undefined while
+    fewer than half of the seeds hit; pooling every seed's candidates still gives one.
+    None when no candidate hit."""
+    from math import comb
+    if hits <= 0:
+        return None
+    return next(k for k in range(n + 1) if 2 * comb(n - k, hits) <= comb(n, hits))
 
 
 def reference_cost(ref: pd.DataFrame, target: float, seeds: int = 1000) -> dict:
@@ -175,10 +188,22 @@ def plot(ref: pd.DataFrame, diff: pd.DataFrame, window, path: Path, gs, meta, an
     plt.close(fig)
 
 
-def merge(dirs, misorientation: float, out: Path, independent=()) -> None:
-    """Recompute every figure over the seeds of several runs (e.g. split over GPU calls)."""
+def merge(dirs, misorientation: float, out: Path, independent=(), same_weights: bool = False,
+          seeds: tuple[int, int] | None = None) -> None:
+    """Recompute every figure over the seeds of several runs (e.g. split over GPU calls).
+    ``same_weights``: the runs name their model by different paths that hold the same weights
+    (a snapshot on the GPU machine, later shipped); every path is recorded. ``seeds``: keep
+    only seeds lo..hi (inclusive), to compare two models on the same seeds."""
     runs = [json.loads((Path(d) / "discovery.json").read_text()) for d in dirs]
+    paths = sorted({r["model"] for r in runs})
+    if same_weights:
+        for run in runs:
+            run["model"] = paths[0]
     diff = pd.concat([pd.read_csv(Path(d) / "diffusion_candidates.csv") for d in dirs], ignore_index=True)
+    if seeds is not None:
+        diff = diff[diff.seed.between(*seeds)]
+        for run in runs:
+            run["per_seed"] = [s for s in run["per_seed"] if seeds[0] <= s["seed"] <= seeds[1]]
     for run in runs:                     # runs written before the solver was recorded
         run.setdefault("solver", "dpm3-singlestep")
     for key in ("model", "candidates_per_seed", "nfe", "solver", "training_window", "anneal_steps"):
@@ -189,6 +214,8 @@ def merge(dirs, misorientation: float, out: Path, independent=()) -> None:
         raise SystemExit("cannot merge: a seed appears in two runs")
     ref_times = [t for r in runs for t in r.get("reference_trial_s", [])] or \
         [r["wall_time"]["per_reference_trial_s"] for r in runs]
+    if all(r.get("reference_trials_run", 1) == 0 for r in runs):
+        ref_times = runs[0]["reference_trial_s"]     # each run read the same search's recorded times
     folder = Path(runs[0]["reference_folder"]) if runs[0].get("reference_folder") else None
     ref = reference_frame(misorientation, folder)
     gs = ref.loc[ref.gamma_J_m2.idxmin()]
@@ -201,7 +228,8 @@ def merge(dirs, misorientation: float, out: Path, independent=()) -> None:
                              "candidates_per_seed": runs[0]["candidates_per_seed"],
                              "seeds": len(per_seed), "first_seed": min(s["seed"] for s in per_seed),
                              "nfe": runs[0]["nfe"], "anneal_steps": runs[0].get("anneal_steps", 0),
-                             "merged_from": [str(d) for d in dirs], "reference_folder": runs[0].get("reference_folder"),
+                             "merged_from": [str(d) for d in dirs], "model_paths": paths,
+                             "seed_range": list(seeds) if seeds is not None else None, "reference_folder": runs[0].get("reference_folder"),
                              "reference_trials_run": runs[0].get("reference_trials_run", 1),
                              "trained_on": runs[0].get("trained_on")})
     add_independent(res, independent, float(gs.gamma_J_m2))
@@ -229,11 +257,16 @@ def main() -> None:
     ap.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                     help="no new runs: combine the discovery.json + diffusion_candidates.csv of earlier runs "
                          "(different seeds, same model and candidates per seed) into --out")
+    ap.add_argument("--same-weights", action="store_true",
+                    help="with --merge: the runs' model paths differ but hold the same weights (say which in "
+                         "your notes; every path is recorded)")
+    ap.add_argument("--seed-range", nargs=2, type=int, metavar=("LO", "HI"), default=None,
+                    help="with --merge: only seeds LO..HI (inclusive)")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.merge:
-        merge(a.merge, a.misorientation, out, a.independent_references)
+        merge(a.merge, a.misorientation, out, a.independent_references, a.same_weights, a.seed_range)
         return
 
     folder = Path(a.reference) if a.reference else None
@@ -304,6 +337,7 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
     # a seed that never reached the ground state counts as "more than its candidates" (inf):
     # the median is defined (finite) once more than half of the seeds reached it
     median = float(np.median([np.inf if h is None else h for h in hits])) if hits else np.inf
+    n_hits = int((diff.gamma_J_m2.fillna(np.inf) <= gs.gamma_J_m2 + GS_TOL).sum())
     res = dict(run_info) | {
         "training_window": list(window) if window is not None else None, "relaxed": int(len(relaxed)), "failed": int((diff.status == "failed").sum()),
         "reference": {"ground_state": {"n_frac": float(gs.n_frac), "gamma_J_m2": float(gs.gamma_J_m2)},
@@ -317,6 +351,8 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
             "diffusion_per_seed": hits,
             "diffusion_median": median if np.isfinite(median) else None,
             "diffusion_reached_in": f"{len(reached)} of {len(hits)} seeds",
+            "pooled": {"candidates": int(len(diff)), "hits": n_hits,
+                       "median_random_order": pooled_relaxations(len(diff), n_hits)},
             "reference": reference_cost(ref, gs.gamma_J_m2)},
         "wall_time": {"per_candidate_s": float(np.mean(cand_s)),
                       "generate_s_per_candidate": float(np.mean([s["generate_s_per_candidate"] for s in per_seed])),
@@ -362,6 +398,17 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
           f"{rr['hits']} hit in {rr['trials']} trials, at trial {rr['recorded_order']} in its recorded order, "
           f"median {rr['median_random_order']:.0f} over {rr['random_orders']} random orders; diffusion median "
           f"{rc['diffusion_median']} ({rc['diffusion_reached_in']} reached it)")
+    pool = rc["pooled"]
+    if pool["median_random_order"] is not None:
+        print(f"  pooled: {pool['hits']} hit(s) among {pool['candidates']} candidates, median "
+              f"{pool['median_random_order']} relaxations over random orders "
+              f"({rr['median_random_order'] / pool['median_random_order']:.1f}x fewer than the reference's)")
+        if rc.get("independent_reference_searches"):
+            # every search in its recorded order; one that never hit counts as more than its trials
+            each = [rr["recorded_order"] or np.inf] + [i["relaxations_to_ground_state"] or np.inf
+                                                       for i in rc["independent_reference_searches"]]
+            print(f"  median of the {len(each)} reference searches {np.median(each):.0f}: "
+                  f"{np.median(each) / pool['median_random_order']:.1f}x")
     for ind in rc.get("independent_reference_searches", []):
         got = ind["relaxations_to_ground_state"]
         print(f"  independent reference search {ind['folder']}: "
