@@ -345,6 +345,7 @@ def summarize(diff, per_seed, ref_times, t_ref_block, ref, env, gs, meta, window
         "diffusion_best_near_ground_state": best_near(relaxed, gs.n_frac),
         "diffusion_best_near_metastable": best_near(relaxed, meta_n),
         "diffusion_best_overall": float(relaxed.gamma_J_m2.min()) if len(relaxed) else None,
+        "diffusion_median_gamma": float(relaxed.gamma_J_m2.median()) if len(relaxed) else None,
         "fraction_near_envelope": {"diffusion": float(near_envelope(relaxed, env).mean()) if len(relaxed) else None,
                                    "reference": float(near_envelope(ref, env).mean())},
         "relaxations_to_ground_state": {
@@ -392,7 +393,7 @@ def write_and_print(res, diff, ref, window, out: Path, gs, meta) -> None:
           f"{fmt(res['diffusion_best_near_metastable'])} vs reference {meta_g:.4f} J/m²")
     fr = res["fraction_near_envelope"]
     print(f"within {ENV_TOL} J/m² of the reference envelope: diffusion {fr['diffusion']:.3f}, "
-          f"reference trials {fr['reference']:.3f}")
+          f"reference trials {fr['reference']:.3f}; median γ of the candidates {fmt(res['diffusion_median_gamma'])}")
     rr = rc["reference"]
     print(f"relaxations to the ground state (±{GS_TOL * 1e3:.0f} mJ/m²): diffusion per seed {hits}; reference: "
           f"{rr['hits']} hit in {rr['trials']} trials, at trial {rr['recorded_order']} in its recorded order, "
