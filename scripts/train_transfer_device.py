@@ -6,7 +6,7 @@ OUT/last.pt when present, else starts from INIT's weights when given.
 
 Environment: GB_BATCH, GB_STEPS, GB_LR, GB_PATIENCE (validations without a 1 % gain on every
 boundary before it stops), GB_KEEP (keep every N-th step's weights as OUT/model_step_N.pt, to
-choose among), GBSEARCH_COMMIT (recorded in the provenance).
+choose among), GB_LR_DECAY and GB_MIN_LR (linear decay of the LR to GB_MIN_LR over N steps), GBSEARCH_COMMIT (recorded in the provenance).
 Σ13 is the held-out boundary: a reference folder of it is refused.
 """
 import os
@@ -30,15 +30,18 @@ for ref in refs:
     structures += got
     print(ref, len(got), "structures, Σ", sorted(sig), flush=True)
 overrides = {k: int(os.environ[v]) for k, v in (("batch_size", "GB_BATCH"), ("steps", "GB_STEPS"),
-                                                ("stop_patience", "GB_PATIENCE"), ("keep_every", "GB_KEEP"))
+                                                ("stop_patience", "GB_PATIENCE"), ("keep_every", "GB_KEEP"),
+                                                ("lr_decay_steps", "GB_LR_DECAY"))
              if os.environ.get(v)}
-if os.environ.get("GB_LR"):
-    overrides["lr"] = float(os.environ["GB_LR"])
+for key, var in (("lr", "GB_LR"), ("min_lr", "GB_MIN_LR")):
+    if os.environ.get(var):
+        overrides[key] = float(os.environ[var])
 config = gb_train_config(max_time=max_time, val_every=250, **overrides)
 cmd = (f"gbsearch train {' '.join('-r ' + r for r in refs)} --out {out} --steps {config.steps} "
        f"--batch-size {config.batch_size} --max-time {max_time:g} --init {init} --val-every {config.val_every} --lr {config.lr:g}"
        + (f" --until-plateau {config.stop_patience}" if config.stop_patience else "")
-       + (f" --keep-every {config.keep_every}" if config.keep_every else ""))
+       + (f" --keep-every {config.keep_every}" if config.keep_every else "")
+       + (f" --lr-decay-steps {config.lr_decay_steps} (min_lr {config.min_lr:g})" if config.lr_decay_steps else ""))
 res = train_transfer_model(structures, out, config, progress=False, init_from=init if init != "none" else None,
                            provenance={"command": cmd, "seed": config.seed,
                                        "commit": os.environ.get("GBSEARCH_COMMIT", ""),

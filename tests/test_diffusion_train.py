@@ -6,6 +6,7 @@ import torch
 
 from gbsearch.diffusion import ScheduleConfig, TrainConfig, UNetConfig, load_checkpoint, train
 from gbsearch.diffusion.synthetic import LatticeBlobs
+from gbsearch.diffusion.train import decayed_lr
 from gbsearch.errors import CheckpointError, InputError
 
 SHAPE = (8, 8, 8)
@@ -102,6 +103,17 @@ def test_learning_rate_halves_on_plateau(tmp_path):
     assert lrs[-1] == pytest.approx(1e-12 * 0.5 ** 2)  # halved at steps 4 and 6
 
 
+def test_learning_rate_decays_linearly_then_holds(tmp_path):
+    # The decay replaces the halving: a flat validation loss (lr far too small to move the
+    # weights) would halve it at every validation with lr_patience=0.
+    cfg = TrainConfig(steps=6, batch_size=2, lr=1e-12, min_lr=1e-13, lr_decay_steps=3, val_every=2, lr_patience=0)
+    res = train(tiny_cfg(), data(8), data(4, seed=1), tmp_path, cfg, progress=False)
+    # step 0's record (before training) holds lr; one at step s the LR of the step just taken
+    assert [h["step"] for h in res.history] == [0, 2, 4, 6]
+    assert [h["lr"] for h in res.history] == pytest.approx([1e-12, 7e-13, 1e-13, 1e-13], rel=1e-9)
+    assert decayed_lr(cfg, 0) == cfg.lr
+
+
 def test_known_mask_training_counts_only_unknown_voxels(tmp_path):
     res = train(tiny_cfg(periodic=(True, True, False)), data(16, known_slabs=2), data(4, seed=1, known_slabs=2),
                 tmp_path, steps=4, batch_size=2, val_every=2, progress=False)
@@ -164,7 +176,7 @@ def test_weight_average_is_checkpointed_and_used_for_sampling(tmp_path):
 @pytest.mark.parametrize("setting, value", [
     ("steps", 0), ("steps", 2.5), ("batch_size", 0), ("lr", -1e-3), ("lr", float("nan")), ("weight_decay", -0.1),
     ("grad_clip", 0.0), ("val_every", 0), ("ckpt_every", 0), ("lr_patience", -1), ("lr_factor", 1.5),
-    ("min_lr", -1.0), ("ema_decay", 1.0), ("ema_decay", 0.0), ("seed", -1), ("num_workers", -2),
+    ("min_lr", -1.0), ("lr_decay_steps", 0), ("ema_decay", 1.0), ("ema_decay", 0.0), ("seed", -1), ("num_workers", -2),
     ("memory_format", "channels_first"), ("max_time", -5.0), ("resume", "yes"), ("batch_size", True),
 ])
 def test_train_config_rejects_bad_values(setting, value):

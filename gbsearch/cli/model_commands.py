@@ -34,6 +34,8 @@ def train(
     until_plateau: Optional[int] = typer.Option(None, help="Stop once no boundary's validation loss fell 1 % over this many validations."),
     init: Optional[Path] = typer.Option(None, help="Start a fresh run from this model file's weights (same architecture)."),
     keep_every: Optional[int] = typer.Option(None, help="Also keep every N-th step's weights as OUT/model_step_N.pt, to choose among afterwards."),
+    lr_decay_steps: Optional[int] = typer.Option(None, help="Lower the learning rate linearly to --min-lr over the run's first N steps, instead of halving it on plateaus."),
+    min_lr: Optional[float] = typer.Option(None, help=f"Floor of the learning rate (halving or decay). {_DEFAULT}"),
 ):
     """Train an in-painting GB diffusion model on a reference search (CUDA when present;
     under `torchrun --nproc_per_node N` on several GPUs). Re-running resumes from OUT/last.pt.
@@ -49,7 +51,8 @@ def train(
     if prediction not in (None, "v_prediction", "epsilon"):
         raise InputError(f"--prediction must be v_prediction or epsilon, not {prediction!r}")
     given = {"steps": steps, "batch_size": batch_size, "lr": lr, "val_every": val_every, "max_time": max_time,
-             "seed": seed, "num_workers": loader_workers, "stop_patience": until_plateau, "keep_every": keep_every}
+             "seed": seed, "num_workers": loader_workers, "stop_patience": until_plateau, "keep_every": keep_every,
+             "lr_decay_steps": lr_decay_steps, "min_lr": min_lr}
     settings = {k: v for k, v in given.items() if v is not None}
     if ema is not None:
         settings["ema_decay"] = ema or None     # 0 = no weight average

@@ -98,6 +98,10 @@ class TrainConfig:
     lr_patience: int = 5                # validations without improvement before the LR drops
     lr_factor: float = 0.5              # LR multiplier on a plateau
     min_lr: float = 1e-6
+    # Instead of the plateau halving: the LR falls linearly from lr to min_lr over the run's
+    # first lr_decay_steps steps and stays there, so a run ends on a plateau of a decayed LR
+    # rather than one the halving never reaches while noise keeps "improving" it. None: halving.
+    lr_decay_steps: int | None = None
     ema_decay: float | None = None      # weight average (e.g. 0.999) validated and sampled; None = none
     seed: int = 0
     num_workers: int = 0                # DataLoader workers (datasets with .batch() use none)
@@ -132,6 +136,8 @@ class TrainConfig:
             ("lr_patience", _is_int(self.lr_patience) and self.lr_patience >= 0, "an integer >= 0"),
             ("lr_factor", _is_num(self.lr_factor) and 0 < self.lr_factor < 1, "a number in (0, 1)"),
             ("min_lr", _is_num(self.min_lr) and self.min_lr >= 0, "a number >= 0"),
+            ("lr_decay_steps", self.lr_decay_steps is None or (_is_int(self.lr_decay_steps) and self.lr_decay_steps >= 1),
+             "None (halve on plateaus) or a positive integer"),
             ("ema_decay", self.ema_decay is None or (_is_num(self.ema_decay) and 0 < self.ema_decay < 1),
              "None (no weight average) or a number in (0, 1)"),
             ("seed", _is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
@@ -498,7 +504,8 @@ def _validate_and_record(run: _Run, train_loss: float, bar) -> None:
     """Plateau step on the validation loss (the training loss without a validation set), a
     history record, and best.pt when the validation loss is the lowest yet."""
     val, groups = _validation(run)
-    run.plateau.step(val if val is not None else train_loss)
+    if not run.cfg.lr_decay_steps:
+        run.plateau.step(val if val is not None else train_loss)
     _record(run, train_loss, val, groups)
     bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val:.4f}" if val is not None else "-",
                     lr=f"{run.opt.param_groups[0]['lr']:.2e}")
@@ -531,9 +538,19 @@ def _ema_update(ema: UNet3D, model: UNet3D, decay: float, step: int) -> None:
     torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - min(decay, (1 + step) / (10 + step)))
 
 
+def decayed_lr(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of step ``step`` (0-based) under ``cfg.lr_decay_steps``: linear from
+    cfg.lr to cfg.min_lr, then min_lr."""
+    frac = min(step / cfg.lr_decay_steps, 1.0)
+    return cfg.lr + (cfg.min_lr - cfg.lr) * frac
+
+
 def _train_step(run: _Run, batch, gen: torch.Generator) -> torch.Tensor:
     """One optimizer step (and EMA update) on a batch; returns the detached loss."""
     cfg = run.cfg
+    if cfg.lr_decay_steps:
+        for group in run.opt.param_groups:
+            group["lr"] = decayed_lr(cfg, run.step)
     s, c = run.objective.loss(run.net, batch, gen, run)
     loss = s / c.clamp_min(1.0)
     run.opt.zero_grad(set_to_none=True)
