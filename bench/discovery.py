@@ -23,7 +23,8 @@ Prints and writes OUT/discovery.json and OUT/discovery.png:
     their [n], for the diffusion candidates and for the reference search's trials;
   * relaxations needed to reach the ground-state γ (within 5 mJ/m²): diffusion, per seed
     (candidates in generation order) and pooled over every seed's candidates (median over
-    random orders; defined when fewer than half of the seeds hit); reference, from its recorded trials (the actual order,
+    random orders; defined once any candidate hit, where the per-seed median needs half of the
+    seeds to hit); reference, from its recorded trials (the actual order,
     and the median over random orders of the same trials, since that search found the ground
     state once);
   * wall time per candidate (generation + decoding + relaxation) against wall time per

@@ -23,6 +23,25 @@ import json
 from pathlib import Path
 
 
+def count_reasons(out: dict, base: dict) -> list[str]:
+    """Why a candidate fails the atom-count part of the rule (empty when it passes): ``out`` and
+    ``base`` map each boundary to the candidate's and the shipped model's candidates outside the
+    reference atom-count range; allowed are the shipped model's + 1 per boundary, + 2 in all."""
+    why = []
+    worse = sorted(k for k in base if out[k] > base[k] + 1)
+    if worse:
+        why.append("more than one more candidate outside the atom-count range on " + ", ".join(worse))
+    if sum(out.values()) > sum(base.values()) + 2:
+        why.append(f"{sum(out.values())} outside in all against the shipped model's {sum(base.values())} + 2")
+    return why
+
+
+def outside_range(counts: list, model: str) -> dict:
+    """Boundary → candidates of ``model`` outside the reference atom-count range, from
+    bench/atom_counts.py outputs."""
+    return {c["boundary"]: c["models"][model]["outside_reference_range"] for c in counts}
+
+
 def candidate_step(path: str, history: list) -> int:
     from gbsearch.diffusion.checkpoint import read_checkpoint
     prov = read_checkpoint(path)["extra"]["provenance"]
@@ -46,10 +65,7 @@ def main() -> None:
     counts = [json.loads(Path(c).read_text()) for c in a.counts]
     by_step = {r["step"]: r for r in history if r.get("val_groups")}
 
-    def outside(model: str) -> dict:
-        return {c["boundary"]: c["models"][model]["outside_reference_range"] for c in counts}
-
-    base = outside(a.shipped)
+    base = outside_range(counts, a.shipped)
     rows, seen = [], set()
     for path in a.candidates:
         step = candidate_step(path, history)
@@ -61,17 +77,10 @@ def main() -> None:
             rows.append({"model": path, "step": step, "eligible": False, "why": "no validation at its step"})
             continue
         val = rec["val_groups"]
-        out = outside(path)
+        out = outside_range(counts, path)
         worse_val = sorted(k for k in shipped_val if not val[k] < shipped_val[k])
-        worse_count = sorted(k for k in base if out[k] > base[k] + 1)
-        total_ok = sum(out.values()) <= sum(base.values()) + 2
-        why = []
-        if worse_val:
-            why.append("validation loss not below the shipped model's on " + ", ".join(worse_val))
-        if worse_count:
-            why.append("more than one more candidate outside the atom-count range on " + ", ".join(worse_count))
-        if not total_ok:
-            why.append(f"{sum(out.values())} outside in all against the shipped model's {sum(base.values())} + 2")
+        why = ["validation loss not below the shipped model's on " + ", ".join(worse_val)] if worse_val else []
+        why += count_reasons(out, base)
         rows.append({"model": path, "step": step, "val_loss": rec["val_loss"], "val_groups": val, "outside": out,
                      "outside_total": sum(out.values()), "eligible": not why, "why": "; ".join(why)})
     eligible = [r for r in rows if r["eligible"]]

@@ -206,3 +206,18 @@ def test_checkpoint_choice_applies_the_ship_rule(transfer_model, tmp_path):
     res = choose({"Σ5": 1e9, "Σ17": 0.0})
     assert res["choice"] is None
     assert all("validation loss not below the shipped model's on Σ17" in r["why"] for r in res["candidates"])
+
+
+def test_count_rule_allows_one_more_per_boundary_and_two_in_all():
+    """The atom-count part of the ship rule (scripts/choose_transfer_checkpoint.py), which the
+    12-05f rule reuses: +1 on every boundary passes each boundary's margin but not the +2 in all."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from choose_transfer_checkpoint import count_reasons
+
+    base = {"Σ5": 1, "Σ17": 1, "Σ25": 1}
+    assert count_reasons({"Σ5": 2, "Σ17": 2, "Σ25": 1}, base) == []
+    assert count_reasons({"Σ5": 2, "Σ17": 2, "Σ25": 2}, base) == ["6 outside in all against the shipped model's 3 + 2"]
+    why = count_reasons({"Σ5": 3, "Σ17": 0, "Σ25": 0}, base)
+    assert why == ["more than one more candidate outside the atom-count range on Σ5"]

@@ -100,8 +100,8 @@ class TrainConfig:
     min_lr: float = 1e-6
     # Instead of the plateau halving: the LR falls linearly from lr to min_lr over the run's
     # first lr_decay_steps steps and stays there. The halving waits for validations without any
-    # improvement, which a slowly falling, noisy loss never gives (the transferable model ran
-    # 6,000 steps at its first LR). None: halving.
+    # improvement, which a slowly falling, noisy loss never gives (the transferable model's
+    # 12-05c/d/e runs: 6,260 steps at 1e-4, never halved). None: halving.
     lr_decay_steps: int | None = None
     ema_decay: float | None = None      # weight average (e.g. 0.999) validated and sampled; None = none
     seed: int = 0

@@ -5,14 +5,15 @@
 # (8 validations, every 250 steps, without a 1 % gain on any boundary) and snapshots every 500
 # steps as the 12-05c/d/e runs. New: the LR falls linearly from 1e-4 to 1e-5 over the run's
 # first 750 steps and stays at 1e-5 (the constant 1e-4 of 12-05c/d/e kept finding ~1 % per 500
-# steps, so no plateau came in 6,400 steps). Step N here is 10,016 + N since the first run.
+# steps and never halved, so no plateau came in their 6,260 steps). Step N here is 10,016 + N since
+# the first run.
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE=train TRAIN_S=520 bash scripts/device_runs/2026-12-05f_transfer.sh
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE="train counts" TRAIN_S=400 bash scripts/device_runs/2026-12-05f_transfer.sh
 # counts: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0, 20 NFE,
 #   GPU batch 16) for the three models of the rule below. Back: counts.tar.xz.
 #
-# The rule, fixed before this run (held-out means held out: no Σ13 number is read for it, and Σ5,
-# a benchmark boundary, is not used either). Three models: A, the shipped weights (12-05e step
+# The rule, fixed before this run (held-out means held out: no Σ13 number is read for it; Σ5, a
+# benchmark boundary, enters only through its atom counts, as in the 12-05c/d/e rule). Three models: A, the shipped weights (12-05e step
 # 2,250); B, the 12-05d step-1,500 weights (shipped before A, gbsearch/data/models/
 # twist100_transfer.pt at commit 4a23266, placed as .devcarry/transfer_05d.pt); C, this run's
 # best-validation weights. The 12-05e session found that lower validation loss came with worse
