@@ -11,6 +11,7 @@
 #   validation split, part of which the starting weights were trained on; Σ13, the held-out
 #   boundary, is never unpacked here),
 #   batch 32, lr 1e-4 (half the 12-05b run's, which was still falling at 2e-4), EMA 0.999,
+#   (GB_LR overrides the lr: the 12-06 run continues at 1e-5),
 #   validation every 250 steps, stop on the plateau (8 validations without a 1 % gain on any
 #   boundary), a snapshot every 500 steps (GB_KEEP). It resumes from
 #   runs/transfer/last.pt while the machine is warm, else warm-starts (fresh optimizer) from
@@ -55,7 +56,7 @@ train)
   init=$SHIPPED; [ -f .devcarry/transfer_init.pt ] && init=.devcarry/transfer_init.pt
   [ -f runs/transfer/last.pt ] && echo "resuming runs/transfer/last.pt (machine still warm)" || echo "warm start from $init"
   log=runs/transfer/train_$(date +%H%M%S).log
-  OMP_NUM_THREADS=2 GB_BATCH=32 GB_LR=1e-4 GB_PATIENCE=8 GB_KEEP=500 \
+  OMP_NUM_THREADS=2 GB_BATCH=32 GB_LR=${GB_LR:-1e-4} GB_PATIENCE=8 GB_KEEP=500 \
     python3 scripts/train_transfer_device.py runs/transfer ${TRAIN_S:-470} $init $REFS > $log 2>&1
   tail -n 4 $log
   { cat runs/transfer/train_*.log; echo "== history"; history runs/transfer/last.pt; } > $OUT/train_log.txt 2>&1
