@@ -10,7 +10,8 @@
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE=train TRAIN_S=520 bash scripts/device_runs/2026-12-06_transfer.sh
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE="train counts" TRAIN_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
 # counts: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0, GPU
-#   batch 16) at 20 and at 60 NFE for A, C and D below. Back: counts.tar.xz, D's weights.
+#   batch 16) at 20 NFE for A and at 60 NFE for A, C and D below (the rule's configurations;
+#   C and D at 20 as well with COUNT_ALL=1). Back: counts.tar.xz, D's weights.
 #
 # The rule, fixed before this run. The 12-05f session found that the more trained weights lose
 # atoms at 20 NFE and that at 60 NFE they were level with the shipped weights on Σ17, so this
@@ -47,10 +48,11 @@ counts)
   cp gbsearch/data/models/twist100_transfer.pt runs/counts/A_shipped.pt
   cp .devcarry/transfer_init.pt runs/counts/C_05f.pt
   for nfe in 20 60; do
+    models="runs/counts/A_shipped.pt runs/counts/C_05f.pt runs/counts/D_best_val.pt"
+    [ $nfe = 20 ] && [ -z "${COUNT_ALL:-}" ] && models=runs/counts/A_shipped.pt
     for pair in 5:36.87 17:28.07 25:16.26 37:18.92 41:12.68; do
       s=${pair%%:*}
-      python3 bench/atom_counts.py -m ${pair#*:} --reference runs/train_data/sigma$s \
-        --models runs/counts/A_shipped.pt runs/counts/C_05f.pt runs/counts/D_best_val.pt \
+      python3 bench/atom_counts.py -m ${pair#*:} --reference runs/train_data/sigma$s --models $models \
         --candidates 16 --seed 0 --nfe $nfe --device cuda --batch-size 16 \
         --out runs/counts/sigma${s}_nfe$nfe.json > runs/counts/sigma${s}_nfe$nfe.log 2>&1 \
         || tail -20 runs/counts/sigma${s}_nfe$nfe.log
