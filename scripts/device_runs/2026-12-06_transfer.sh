@@ -9,9 +9,12 @@
 # constant 1e-5, still found 0.4-1.9 % per boundary over its last 8 validations.
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE=train TRAIN_S=520 bash scripts/device_runs/2026-12-06_transfer.sh
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE="train counts" TRAIN_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
+#   GO=1 PHASE="counts choose13" S13_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
 # counts: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0, GPU
 #   batch 16) at 20 NFE for A and at 60 NFE for A, C and D below (the rule's configurations;
-#   C and D at 20 as well with COUNT_ALL=1). Back: counts.tar.xz, D's weights.
+#   C and D at 20 as well with COUNT_ALL=1; D only when this session trained it). Back:
+#   counts.tar.xz, D's weights.
+# choose13: the rule below applied on the machine, then the chosen configuration on Σ13 (below).
 #
 # The rule, fixed before this run. The 12-05f session found that the more trained weights lose
 # atoms at 20 NFE and that at 60 NFE they were level with the shipped weights on Σ17, so this
@@ -38,17 +41,17 @@
 #     `gbsearch run` samples it as chosen.
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
-for phase in ${PHASE:?PHASE=train, counts or both}; do case $phase in
+for phase in ${PHASE:?PHASE=train, counts and/or choose13}; do case $phase in
 train) PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $? ;;
 counts)
   [ -n "${GO:-}" ] || { echo "set GO=1 to run"; exit 3; }
   source scripts/device_env.sh
   mkdir -p runs/counts
-  cp runs/transfer/model.pt runs/counts/D_best_val.pt
+  [ -f runs/transfer/model.pt ] && cp runs/transfer/model.pt runs/counts/D_best_val.pt
   cp gbsearch/data/models/twist100_transfer.pt runs/counts/A_shipped.pt
   cp .devcarry/transfer_init.pt runs/counts/C_05f.pt
   for nfe in 20 60; do
-    models="runs/counts/A_shipped.pt runs/counts/C_05f.pt runs/counts/D_best_val.pt"
+    models="runs/counts/A_shipped.pt runs/counts/C_05f.pt $(ls runs/counts/D_best_val.pt 2>/dev/null)"
     [ $nfe = 20 ] && [ -z "${COUNT_ALL:-}" ] && models=runs/counts/A_shipped.pt
     for pair in 5:36.87 17:28.07 25:16.26 37:18.92 41:12.68; do
       s=${pair%%:*}
@@ -59,6 +62,31 @@ counts)
     done
   done
   tar cJf $OUT/counts.tar.xz runs/counts/*.json runs/counts/*.log
-  cp runs/transfer/model.pt $OUT/best_model.pt
+  [ -f runs/transfer/model.pt ] && cp runs/transfer/model.pt $OUT/best_model.pt
+  ls -la $OUT ;;
+choose13)
+  # The rule applied on the machine (the Σ17 records it reads travel in .devcarry/rule06/), then
+  # the chosen configuration's zero-shot Σ13 benchmark, seeds 0-4 x 24 (GPU samples, 15
+  # relaxation workers), when it is not A20, whose Σ13 record exists (docs/transfer_2026-12-05e/).
+  source scripts/device_env.sh
+  cp -r .devcarry/rule06/docs . && tar cJf docs/transfer_2026-12-06/counts.tar.xz runs/counts/*.json runs/counts/*.log
+  python3 docs/transfer_2026-12-06/apply_rule.py | tee $OUT/choice.txt
+  chosen=$(sed -n 's/^chosen: \([A-D][0-9]*\).*/\1/p' $OUT/choice.txt)
+  case $chosen in
+    A60) w=gbsearch/data/models/twist100_transfer.pt ;; C60) w=.devcarry/transfer_init.pt ;;
+    D60) w=runs/transfer/model.pt ;; *) echo "chosen: ${chosen:-none}: no Σ13 run"; exit 0 ;;
+  esac
+  mkdir -p runs/lib; tar xJf .devcarry/lib13/sigma13.tar.xz -C runs/lib
+  end=$((SECONDS + ${S13_S:-300}))   # one discovery run per seed, so that each finished seed comes back whole
+  for seed in 0 1 2 3 4; do           # (merged afterwards: bench/discovery.py --merge)
+    left=$((end - SECONDS)); [ $left -gt 40 ] || break
+    timeout -s INT $left python3 bench/discovery.py --model $w -m 22.62 --reference runs/lib/sigma13 \
+      --candidates 24 --seeds 1 --first-seed $seed --nfe ${chosen#?} --workers 15 --reference-trials 0 \
+      --anneal-steps 5000 --out runs/bench/s13_$chosen/seed$seed > runs/s13_$seed.log 2>&1
+    grep -v "cand/s" runs/s13_$seed.log | tail -6
+    mkdir -p $OUT/sigma13_$chosen/seed$seed
+    cp runs/bench/s13_$chosen/seed$seed/discovery.* runs/bench/s13_$chosen/seed$seed/diffusion_candidates.csv \
+      runs/s13_$seed.log $OUT/sigma13_$chosen/seed$seed/ 2>/dev/null
+  done
   ls -la $OUT ;;
 esac; done

@@ -1,0 +1,47 @@
+"""The 12-06 ship rule (scripts/device_runs/2026-12-06_transfer.sh header) applied to the
+records; prints choice.txt. It chooses a configuration, weights and solver steps. The atom-count
+step is the 12-05c rule's (scripts/choose_transfer_checkpoint.py), with A20 as the baseline.
+Run from the repository root:
+    python docs/transfer_2026-12-06/apply_rule.py > docs/transfer_2026-12-06/choice.txt"""
+import json
+import sys
+import tarfile
+
+sys.path.insert(0, "scripts")
+from choose_transfer_checkpoint import count_reasons, outside_range  # noqa: E402
+
+D = "docs/transfer_2026-12-06/"
+# configuration: (weights as the counts phase named them, NFE, Σ17 discovery record)
+configs = {"A20": ("A_shipped.pt", 20, "docs/transfer_2026-12-05f/sigma17_A_shipped"),
+           "A60": ("A_shipped.pt", 60, D + "sigma17_A_nfe60"),
+           "C60": ("C_05f.pt", 60, "docs/transfer_2026-12-05f/sigma17_C_step4250_nfe60"),
+           "D60": ("D_best_val.pt", 60, D + "sigma17_D_nfe60")}
+with tarfile.open(D + "counts.tar.xz") as t:
+    counts = {nfe: [json.load(t.extractfile(f"runs/counts/sigma{s}_nfe{nfe}.json")) for s in (5, 17, 25, 37, 41)]
+              for nfe in (20, 60)}
+print("1. candidates (of 16) outside the reference atom-count range, Σ5 Σ17 Σ25 Σ37 Σ41 -> total (GPU)")
+counted = set(counts[60][0]["models"])
+for k, (w, nfe, _) in list(configs.items()):
+    if "runs/counts/" + w not in counted:
+        print(f"   {k}: no weights {w} (not trained this session): not a candidate")
+        del configs[k]
+out = {k: outside_range(counts[nfe], "runs/counts/" + w) for k, (w, nfe, _) in configs.items()}
+eligible = []
+for k, (w, nfe, _) in configs.items():
+    why = [] if k == "A20" else count_reasons(out[k], out["A20"])
+    eligible += [k] * (not why)
+    per = list(out[k].values())
+    print(f"   {k} ({w}, {nfe} NFE): {per} -> {sum(per)}  {'eligible' if not why else 'not eligible: ' + '; '.join(why)}")
+for w in ("C_05f.pt", "D_best_val.pt"):   # for the record, when counted (COUNT_ALL=1): the weights at 20 NFE
+    if "runs/counts/" + w in counts[20][0]["models"]:
+        print(f"   ({w} at 20 NFE: {sum(outside_range(counts[20], 'runs/counts/' + w).values())} outside in all)")
+print("2. Σ17, seeds 0-2 x 24, CG + anneal, CPU: candidates within 0.05 J/m2 of the reference envelope; median γ")
+score = {}
+for k in eligible:
+    r = json.load(open(configs[k][2] + "/discovery.json"))   # KeyError: an eligible configuration never measured
+    assert r["nfe"] == configs[k][1] and r["seeds"] == 3 and r["candidates_per_seed"] == 24, k
+    near = round(r["fraction_near_envelope"]["diffusion"] * r["relaxed"])
+    score[k] = (near, -configs[k][1], -r["diffusion_median_gamma"])
+    print(f"   {k}: {near} of {r['relaxed']}; median {r['diffusion_median_gamma']:.4f} J/m2")
+best = max(eligible, key=lambda k: score[k])
+print("chosen:", best, "(A20 is today's default: nothing changes)" if best == "A20" else "")
