@@ -3,12 +3,14 @@ records; prints choice.txt. It chooses a configuration, weights and solver steps
 step is the 12-05c rule's (scripts/choose_transfer_checkpoint.py), with A20 as the baseline.
 Run from the repository root:
     python docs/transfer_2026-12-06/apply_rule.py > docs/transfer_2026-12-06/choice.txt"""
+import glob
 import json
+import os
 import sys
 import tarfile
 
 sys.path.insert(0, "scripts")
-from choose_transfer_checkpoint import count_reasons, outside_range  # noqa: E402
+from choose_transfer_checkpoint import count_reasons  # noqa: E402
 
 D = "docs/transfer_2026-12-06/"
 # configuration: (weights as the counts phase named them, NFE, Σ17 discovery record)
@@ -16,16 +18,27 @@ configs = {"A20": ("A_shipped.pt", 20, "docs/transfer_2026-12-05f/sigma17_A_ship
            "A60": ("A_shipped.pt", 60, D + "sigma17_A_nfe60"),
            "C60": ("C_05f.pt", 60, "docs/transfer_2026-12-05f/sigma17_C_step4250_nfe60"),
            "D60": ("D_best_val.pt", 60, D + "sigma17_D_nfe60")}
-with tarfile.open(D + "counts.tar.xz") as t:
-    counts = {nfe: [json.load(t.extractfile(f"runs/counts/sigma{s}_nfe{nfe}.json")) for s in (5, 17, 25, 37, 41)]
-              for nfe in (20, 60)}
-print("1. candidates (of 16) outside the reference atom-count range, Σ5 Σ17 Σ25 Σ37 Σ41 -> total (GPU)")
-counted = set(counts[60][0]["models"])
+# Counts: the GPU's (the counts phase's counts.tar.xz) or, where no device came, the CPU's
+# (bench/atom_counts.py one model per file, in cpu_counts/): every configuration from one device.
+if os.path.exists(D + "counts.tar.xz"):
+    device = "GPU"
+    with tarfile.open(D + "counts.tar.xz") as t:
+        records = [json.load(t.extractfile(m)) for m in t.getmembers() if m.name.endswith(".json")]
+else:
+    device = "CPU"
+    records = [json.load(open(f)) for f in sorted(glob.glob(D + "cpu_counts/*.json"))]
+outside = {}   # (weights file name, NFE) -> {boundary: candidates outside the reference range}
+for r in records:
+    for model, m in r["models"].items():
+        sigma = int(r["boundary"].split()[0][1:])   # "Σ5 36.87°"
+        outside.setdefault((os.path.basename(model), r["nfe"]), {})[sigma] = m["outside_reference_range"]
+print(f"1. candidates (of 16) outside the reference atom-count range, Σ5 Σ17 Σ25 Σ37 Σ41 -> total ({device})")
 for k, (w, nfe, _) in list(configs.items()):
-    if "runs/counts/" + w not in counted:
-        print(f"   {k}: no weights {w} (not trained this session): not a candidate")
+    if len(outside.get((w, nfe), {})) != 5:
+        assert k != "A20", "A20, the baseline, must be counted"
+        print(f"   {k}: {w} not counted on the five boundaries at {nfe} NFE (not trained this session): not a candidate")
         del configs[k]
-out = {k: outside_range(counts[nfe], "runs/counts/" + w) for k, (w, nfe, _) in configs.items()}
+out = {k: dict(sorted(outside[(w, nfe)].items())) for k, (w, nfe, _) in configs.items()}
 eligible = []
 for k, (w, nfe, _) in configs.items():
     why = [] if k == "A20" else count_reasons(out[k], out["A20"])
@@ -33,8 +46,8 @@ for k, (w, nfe, _) in configs.items():
     per = list(out[k].values())
     print(f"   {k} ({w}, {nfe} NFE): {per} -> {sum(per)}  {'eligible' if not why else 'not eligible: ' + '; '.join(why)}")
 for w in ("C_05f.pt", "D_best_val.pt"):   # for the record, when counted (COUNT_ALL=1): the weights at 20 NFE
-    if "runs/counts/" + w in counts[20][0]["models"]:
-        print(f"   ({w} at 20 NFE: {sum(outside_range(counts[20], 'runs/counts/' + w).values())} outside in all)")
+    if len(outside.get((w, 20), {})) == 5:
+        print(f"   ({w} at 20 NFE: {sum(outside[(w, 20)].values())} outside in all)")
 print("2. Σ17, seeds 0-2 x 24, CG + anneal, CPU: candidates within 0.05 J/m2 of the reference envelope; median γ")
 score = {}
 for k in eligible:
