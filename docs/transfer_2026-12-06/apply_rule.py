@@ -30,7 +30,7 @@ else:
 outside = {}   # (weights file name, NFE) -> {boundary: candidates outside the reference range}
 for r in records:
     for model, m in r["models"].items():
-        sigma = int(r["boundary"].split()[0][1:])   # "Σ5 36.87°"
+        sigma = r["boundary"].split()[0]   # "Σ5 36.87°" -> "Σ5"
         outside.setdefault((os.path.basename(model), r["nfe"]), {})[sigma] = m["outside_reference_range"]
 print(f"1. candidates (of 16) outside the reference atom-count range, Σ5 Σ17 Σ25 Σ37 Σ41 -> total ({device})")
 for k, (w, nfe, _) in list(configs.items()):
@@ -38,7 +38,7 @@ for k, (w, nfe, _) in list(configs.items()):
         assert k != "A20", "A20, the baseline, must be counted"
         print(f"   {k}: {w} not counted on the five boundaries at {nfe} NFE (not trained this session): not a candidate")
         del configs[k]
-out = {k: dict(sorted(outside[(w, nfe)].items())) for k, (w, nfe, _) in configs.items()}
+out = {k: dict(sorted(outside[(w, nfe)].items(), key=lambda kv: int(kv[0][1:]))) for k, (w, nfe, _) in configs.items()}
 eligible = []
 for k, (w, nfe, _) in configs.items():
     why = [] if k == "A20" else count_reasons(out[k], out["A20"])

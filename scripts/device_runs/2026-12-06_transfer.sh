@@ -10,6 +10,7 @@
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE=train TRAIN_S=520 bash scripts/device_runs/2026-12-06_transfer.sh
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE="train counts" TRAIN_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
 #   GO=1 PHASE="counts choose13" S13_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
+#   GO=1 PHASE=choose13 CHOSEN=A60 S13_S=300 bash scripts/device_runs/2026-12-06_transfer.sh   # rule applied elsewhere
 # counts: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0, GPU
 #   batch 16) at 20 NFE for A and at 60 NFE for A, C and D below (the rule's configurations;
 #   C and D at 20 as well with COUNT_ALL=1; D only when this session trained it). Back:
@@ -69,9 +70,13 @@ choose13)
   # the chosen configuration's zero-shot Σ13 benchmark, seeds 0-4 x 24 (GPU samples, 15
   # relaxation workers), when it is not A20, whose Σ13 record exists (docs/transfer_2026-12-05e/).
   source scripts/device_env.sh
-  cp -r .devcarry/rule06/docs . && tar cJf docs/transfer_2026-12-06/counts.tar.xz runs/counts/*.json runs/counts/*.log
-  python3 docs/transfer_2026-12-06/apply_rule.py | tee $OUT/choice.txt
-  chosen=$(sed -n 's/^chosen: \([A-D][0-9]*\).*/\1/p' $OUT/choice.txt)
+  # CHOSEN=A60 etc.: the rule was applied elsewhere (on CPU counts, where no device came for them).
+  chosen=${CHOSEN:-}
+  if [ -z "$chosen" ]; then
+    cp -r .devcarry/rule06/docs . && tar cJf docs/transfer_2026-12-06/counts.tar.xz runs/counts/*.json runs/counts/*.log
+    python3 docs/transfer_2026-12-06/apply_rule.py | tee $OUT/choice.txt
+    chosen=$(sed -n 's/^chosen: \([A-D][0-9]*\).*/\1/p' $OUT/choice.txt)
+  fi
   case $chosen in
     A60) w=gbsearch/data/models/twist100_transfer.pt ;; C60) w=.devcarry/transfer_init.pt ;;
     D60) w=runs/transfer/model.pt ;; *) echo "chosen: ${chosen:-none}: no Σ13 run"; exit 0 ;;
