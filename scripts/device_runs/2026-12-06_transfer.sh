@@ -40,6 +40,9 @@
 #     costs about 2.3x per candidate on the CPU at 60), then to the lower median candidate γ.
 #     A 60-NFE choice ships its weights with 60 recorded as the model's own steps, so that
 #     `gbsearch run` samples it as chosen.
+# What happened (12-06): no machine came, so nothing was trained and step 1's counts ran on the
+# 2-core machine's CPU for every configuration (scripts/device_runs/README.md; the decision:
+# docs/transfer_2026-12-06/choice.txt).
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
 for phase in ${PHASE:?PHASE=train, counts and/or choose13}; do case $phase in
