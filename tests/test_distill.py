@@ -143,25 +143,3 @@ def test_distill_command(tiny_teacher, tmp_path):
     (cand,) = gen.generate(1, seed=0, batch_size=1)
     assert cand.info["nfe"] == 4 and cand.info["solver"] == "ddim"
 
-
-def test_a_model_file_carries_its_own_solver_steps(tiny_teacher, tiny_student, tmp_path):
-    """scripts/set_model_steps.py records steps a ship rule chose for a diffusion model's weights
-    (issue 17): they become its default, asked steps still win, the weights stay, and a distilled
-    model (trained for its own steps) is refused."""
-    import shutil
-    import subprocess
-    import sys
-
-    from gbsearch.diffusion.checkpoint import read_checkpoint
-    from gbsearch.gbmodel.model import GBGenerator, model_sampling
-    path = tmp_path / "teacher.pt"
-    shutil.copy(tiny_teacher, path)
-    script = [sys.executable, "scripts/set_model_steps.py"]
-    subprocess.run(script + [str(path), "60", "--because", "a test"], check=True, capture_output=True)
-    assert model_sampling(path) == (60, "dpm3-singlestep") and model_sampling(path, 8) == (8, "dpm3-singlestep")
-    before, after = read_checkpoint(tiny_teacher), read_checkpoint(path)
-    assert after["extra"]["sampling_steps_why"] == "a test"
-    assert all(torch.equal(before["model_state"][k], after["model_state"][k]) for k in before["model_state"])
-    assert GBGenerator.load(path, device="cpu").generate(1, seed=0)[0].info["nfe"] == 60
-    refused = subprocess.run(script + [str(tiny_student[0]), "60", "--because", "x"], capture_output=True, text=True)
-    assert refused.returncode != 0 and "distilled" in refused.stderr

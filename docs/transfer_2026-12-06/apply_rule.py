@@ -10,7 +10,7 @@ import sys
 import tarfile
 
 sys.path.insert(0, "scripts")
-from choose_transfer_checkpoint import count_reasons  # noqa: E402
+from choose_transfer_checkpoint import count_reasons, outside_range  # noqa: E402
 
 D = "docs/transfer_2026-12-06/"
 # configuration: (weights as the counts phase named them, NFE, Σ17 discovery record)
@@ -18,36 +18,33 @@ configs = {"A20": ("A_shipped.pt", 20, "docs/transfer_2026-12-05f/sigma17_A_ship
            "A60": ("A_shipped.pt", 60, D + "sigma17_A_nfe60"),
            "C60": ("C_05f.pt", 60, "docs/transfer_2026-12-05f/sigma17_C_step4250_nfe60"),
            "D60": ("D_best_val.pt", 60, D + "sigma17_D_nfe60")}
-# Counts: the GPU's (the counts phase's counts.tar.xz) or, where no device came, the CPU's
-# (bench/atom_counts.py one model per file, in cpu_counts/): every configuration from one device.
+# Counts: the GPU's (the counts phase's counts.tar.xz, models named runs/counts/W) or, where no
+# device came, the CPU's (cpu_counts/, one model per file, named runs/cpucounts/W): every
+# configuration from one device.
 if os.path.exists(D + "counts.tar.xz"):
-    device = "GPU"
+    device, folder = "GPU", "runs/counts/"
     with tarfile.open(D + "counts.tar.xz") as t:
         records = [json.load(t.extractfile(m)) for m in t.getmembers() if m.name.endswith(".json")]
 else:
-    device = "CPU"
-    records = [json.load(open(f)) for f in sorted(glob.glob(D + "cpu_counts/*.json"))]
-outside = {}   # (weights file name, NFE) -> {boundary: candidates outside the reference range}
-for r in records:
-    for model, m in r["models"].items():
-        sigma = r["boundary"].split()[0]   # "Σ5 36.87°" -> "Σ5"
-        outside.setdefault((os.path.basename(model), r["nfe"]), {})[sigma] = m["outside_reference_range"]
+    device, folder = "CPU", "runs/cpucounts/"
+    records = [json.load(open(f)) for f in glob.glob(D + "cpu_counts/*.json")]
+records.sort(key=lambda r: int(r["boundary"].split()[0][1:]))   # "Σ5 36.87°": Σ5, Σ17, ... in order
 print(f"1. candidates (of 16) outside the reference atom-count range, Σ5 Σ17 Σ25 Σ37 Σ41 -> total ({device})")
+out = {}
 for k, (w, nfe, _) in list(configs.items()):
-    if len(outside.get((w, nfe), {})) != 5:
+    counted = [r for r in records if r["nfe"] == nfe and folder + w in r["models"]]
+    if len(counted) != 5:
         assert k != "A20", "A20, the baseline, must be counted"
         print(f"   {k}: {w} not counted on the five boundaries at {nfe} NFE (not trained this session): not a candidate")
         del configs[k]
-out = {k: dict(sorted(outside[(w, nfe)].items(), key=lambda kv: int(kv[0][1:]))) for k, (w, nfe, _) in configs.items()}
+        continue
+    out[k] = outside_range(counted, folder + w)
 eligible = []
 for k, (w, nfe, _) in configs.items():
     why = [] if k == "A20" else count_reasons(out[k], out["A20"])
     eligible += [k] * (not why)
     per = list(out[k].values())
     print(f"   {k} ({w}, {nfe} NFE): {per} -> {sum(per)}  {'eligible' if not why else 'not eligible: ' + '; '.join(why)}")
-for w in ("C_05f.pt", "D_best_val.pt"):   # for the record, when counted (COUNT_ALL=1): the weights at 20 NFE
-    if len(outside.get((w, 20), {})) == 5:
-        print(f"   ({w} at 20 NFE: {sum(outside[(w, 20)].values())} outside in all)")
 print("2. Σ17, seeds 0-2 x 24, CG + anneal, CPU: candidates within 0.05 J/m2 of the reference envelope; median γ")
 score = {}
 for k in eligible:

@@ -36,11 +36,11 @@ class CampaignConfig:
                                 (str, list, tuple))
     candidates: int = _setting(12, "in-painted candidates to generate and relax", (int,), 1)
     seed: int = _setting(0, "seed of candidate generation: candidate i depends on (seed, i) only", (int,), 0)
-    # None: the model's own (gbsearch.gbmodel.model.sampling_settings): the steps recorded in a
-    # diffusion model's file, else 20 DPM-Solver-3 steps (DEFAULT_NFE there, with the measurement
-    # behind it); a distilled model's recorded steps.
-    nfe: int | None = _setting(None, "network evaluations per candidate (default: the model's own: its recorded "
-                                     "steps, else 20 solver steps; a distilled model's); SPEC: 60", (int,), 1)
+    # None: the model's own (gbsearch.gbmodel.model.sampling_settings): 20 DPM-Solver-3 steps for a
+    # diffusion model (DEFAULT_NFE there, with the measurement behind it), a distilled model's
+    # recorded steps.
+    nfe: int | None = _setting(None, "network evaluations per candidate (default: the model's own: 20 solver "
+                                     "steps, or a distilled model's); SPEC: 60", (int,), 1)
     solver: str | None = _setting(None, "sampler: dpm3-singlestep (the paper's, default for a diffusion model), "
                                         "dpm2m, unipc, or ddim (a distilled model's only)", (str,))
     runtime: str = _setting("torch", "network runtime on a CPU: torch, or openvino (pip install \"gbsearch[openvino]\")",

@@ -474,17 +474,15 @@ class GBGenerator:
 def sampling_settings(extra: dict, steps: int | None = None, solver: str | None = None) -> tuple[int, str]:
     """(network evaluations per candidate, solver) of a generation with the model whose file's
     ``extra`` is given: those asked for, else the model's own: a distilled student's recorded
-    steps with first-order ("ddim") steps at its trained time points, or the model's recorded
-    ``sampling_steps`` (else DEFAULT_NFE) steps of DPM-Solver-3. A student sampled with another solver is refused."""
+    steps with first-order ("ddim") steps at its trained time points, or DEFAULT_NFE steps of
+    DPM-Solver-3. A student sampled with another solver is refused."""
     distilled = extra.get("distilled")
     if distilled:
         if solver not in (None, "ddim"):
             raise InputError(f"a distilled model is sampled with first-order steps at the times it was "
                              f"trained at (solver ddim), not {solver}")
         return int(steps or distilled["default_steps"]), "ddim"
-    # A model file may carry its own steps, chosen for its weights by a ship rule (issue 17:
-    # more trained weights lose atoms at 20 steps; scripts/set_model_steps.py writes them).
-    return int(steps or extra.get("sampling_steps") or DEFAULT_NFE), solver or "dpm3-singlestep"
+    return int(steps or DEFAULT_NFE), solver or "dpm3-singlestep"
 
 
 def model_sampling(path: str | Path, steps: int | None = None, solver: str | None = None) -> tuple[int, str]:

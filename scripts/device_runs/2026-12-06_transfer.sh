@@ -9,13 +9,10 @@
 # constant 1e-5, still found 0.4-1.9 % per boundary over its last 8 validations.
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE=train TRAIN_S=520 bash scripts/device_runs/2026-12-06_transfer.sh
 #   GO=1 GBSEARCH_COMMIT=abc1234 PHASE="train counts" TRAIN_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
-#   GO=1 PHASE="counts choose13" S13_S=300 bash scripts/device_runs/2026-12-06_transfer.sh
-#   GO=1 PHASE=choose13 CHOSEN=A60 S13_S=300 bash scripts/device_runs/2026-12-06_transfer.sh   # rule applied elsewhere
 # counts: bench/atom_counts.py on the five training boundaries (16 candidates each, seed 0, GPU
 #   batch 16) at 20 NFE for A and at 60 NFE for A, C and D below (the rule's configurations;
 #   C and D at 20 as well with COUNT_ALL=1; D only when this session trained it). Back:
 #   counts.tar.xz, D's weights.
-# choose13: the rule below applied on the machine, then the chosen configuration on Σ13 (below).
 #
 # The rule, fixed before this run. The 12-05f session found that the more trained weights lose
 # atoms at 20 NFE and that at 60 NFE they were level with the shipped weights on Σ17, so this
@@ -39,13 +36,13 @@
 #     within 0.05 J/m² of Σ17's reference envelope is chosen; a tie goes to fewer NFE (generation
 #     costs about 2.3x per candidate on the CPU at 60), then to the lower median candidate γ.
 #     A 60-NFE choice ships its weights with 60 recorded as the model's own steps, so that
-#     `gbsearch run` samples it as chosen.
+#     `gbsearch run` samples it as chosen (not built: the rule kept A20).
 # What happened (12-06): no machine came, so nothing was trained and step 1's counts ran on the
 # 2-core machine's CPU for every configuration (scripts/device_runs/README.md; the decision:
 # docs/transfer_2026-12-06/choice.txt).
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
-for phase in ${PHASE:?PHASE=train, counts and/or choose13}; do case $phase in
+for phase in ${PHASE:?PHASE=train, counts or both}; do case $phase in
 train) PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $? ;;
 counts)
   [ -n "${GO:-}" ] || { echo "set GO=1 to run"; exit 3; }
@@ -67,34 +64,5 @@ counts)
   done
   tar cJf $OUT/counts.tar.xz runs/counts/*.json runs/counts/*.log
   [ -f runs/transfer/model.pt ] && cp runs/transfer/model.pt $OUT/best_model.pt
-  ls -la $OUT ;;
-choose13)
-  # The rule applied on the machine (the Σ17 records it reads travel in .devcarry/rule06/), then
-  # the chosen configuration's zero-shot Σ13 benchmark, seeds 0-4 x 24 (GPU samples, 15
-  # relaxation workers), when it is not A20, whose Σ13 record exists (docs/transfer_2026-12-05e/).
-  source scripts/device_env.sh
-  # CHOSEN=A60 etc.: the rule was applied elsewhere (on CPU counts, where no device came for them).
-  chosen=${CHOSEN:-}
-  if [ -z "$chosen" ]; then
-    cp -r .devcarry/rule06/docs . && tar cJf docs/transfer_2026-12-06/counts.tar.xz runs/counts/*.json runs/counts/*.log
-    python3 docs/transfer_2026-12-06/apply_rule.py | tee $OUT/choice.txt
-    chosen=$(sed -n 's/^chosen: \([A-D][0-9]*\).*/\1/p' $OUT/choice.txt)
-  fi
-  case $chosen in
-    A60) w=gbsearch/data/models/twist100_transfer.pt ;; C60) w=.devcarry/transfer_init.pt ;;
-    D60) w=runs/transfer/model.pt ;; *) echo "chosen: ${chosen:-none}: no Σ13 run"; exit 0 ;;
-  esac
-  mkdir -p runs/lib; tar xJf .devcarry/lib13/sigma13.tar.xz -C runs/lib
-  end=$((SECONDS + ${S13_S:-300}))   # one discovery run per seed, so that each finished seed comes back whole
-  for seed in 0 1 2 3 4; do           # (merged afterwards: bench/discovery.py --merge)
-    left=$((end - SECONDS)); [ $left -gt 40 ] || break
-    timeout -s INT $left python3 bench/discovery.py --model $w -m 22.62 --reference runs/lib/sigma13 \
-      --candidates 24 --seeds 1 --first-seed $seed --nfe ${chosen#?} --workers 15 --reference-trials 0 \
-      --anneal-steps 5000 --out runs/bench/s13_$chosen/seed$seed > runs/s13_$seed.log 2>&1
-    grep -v "cand/s" runs/s13_$seed.log | tail -6
-    mkdir -p $OUT/sigma13_$chosen/seed$seed
-    cp runs/bench/s13_$chosen/seed$seed/discovery.* runs/bench/s13_$chosen/seed$seed/diffusion_candidates.csv \
-      runs/s13_$seed.log $OUT/sigma13_$chosen/seed$seed/ 2>/dev/null
-  done
   ls -la $OUT ;;
 esac; done
