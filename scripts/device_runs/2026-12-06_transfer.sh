@@ -40,18 +40,21 @@
 # What happened (12-06): no machine came, so nothing was trained and step 1's counts ran on the
 # 2-core machine's CPU for every configuration (scripts/device_runs/README.md; the decision:
 # docs/transfer_2026-12-06/choice.txt).
+# Second session of 12-06: the plateau run. After three refused calls an H100 came; two calls,
+# the second on the still-warm machine, with .devcarry/ref/lmp.tar.xz left out (training needs
+# no LAMMPS) and runs/shipped_val.json carried (docs/transfer_2026-12-05f/shipped_val.json, the
+# same weights, split and batch), so the baseline step was skipped:
+#   GO=1 GBSEARCH_COMMIT=300d68f PHASE=train TRAIN_S=540 bash scripts/device_runs/2026-12-06_transfer.sh
+#   GO=1 GBSEARCH_COMMIT=300d68f PHASE=train TRAIN_S=470 bash scripts/device_runs/2026-12-06_transfer.sh   # resumed
+# The plateau test stopped it at step 3,000 (docs/transfer_2026-12-06/plateau_run/). Commit
+# 300d68f also sent the run's state without its optimizer back, for a call on a fresh machine;
+# at 25 MB it was over the 16 MiB a returned file may have, so it never came back, and it is gone.
+# The counts ran on the 2-core machine's CPU, as the other configurations' did on 12-06.
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
 for phase in ${PHASE:?PHASE=train, counts or both}; do case $phase in
 train)
   PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $?
-  # The machine is handed back 30 s after a call, and runs/transfer with it. So the run's state
-  # comes back without its optimizer (half the size, to fit the carry): a call on a fresh
-  # machine resumes it when it is carried as runs/transfer/last.pt, with runs/shipped_val.json
-  # (step, history, LR schedule and best validation continue; Adam's moments start again; the
-  # best weights so far are in the call's best_model.pt, since best.pt stays behind).
-  python3 -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=False, map_location='cpu'); c.update(optimizer_state=None, lr_scheduler_state=None); torch.save(c, sys.argv[2])" \
-    runs/transfer/last.pt $OUT/last_lite.pt
   ;;
 counts)
   [ -n "${GO:-}" ] || { echo "set GO=1 to run"; exit 3; }
