@@ -142,4 +142,3 @@ def test_distill_command(tiny_teacher, tmp_path):
     assert len(gen.distilled["times"]) == 20 and gen.distilled["default_steps"] == 4
     (cand,) = gen.generate(1, seed=0, batch_size=1)
     assert cand.info["nfe"] == 4 and cand.info["solver"] == "ddim"
-
